@@ -1,0 +1,18 @@
+// keygate inside your own Aedes broker. (This file is compiled by `npm test`; the README shows it.)
+import { createServer } from 'node:net';
+import { Aedes } from 'aedes';
+import { createKeygate } from 'keygate';
+
+const keygate = createKeygate({
+  redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  prefix: 'keygate:', // where your keys and devices live
+  topicRoot: 'losant', // devices publish on losant/<deviceId>/...
+});
+
+const broker = await Aedes.createBroker({ ...keygate.hooks });
+const server = createServer(broker.handle).listen(1883);
+
+process.once('SIGTERM', () => {
+  server.close();
+  broker.close(() => void keygate.close());
+});

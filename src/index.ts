@@ -1,0 +1,11 @@
+/** keygate as a library: Aedes hooks backed by a Redis key store of access keys and devices. */
+
+export { ConnackCode, type ErrorCode, ExitCode, errorCatalogue, KeygateError } from './errors.js';
+export {
+  createKeygate,
+  DEFAULT_TOPIC_ROOT,
+  type Keygate,
+  type KeygateHooks,
+  type KeygateOptions,
+} from './keygate.js';
+export { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';

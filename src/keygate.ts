@@ -1,0 +1,107 @@
+import type { Aedes } from 'aedes';
+import type { Redis } from 'ioredis';
+import { type Logger, pino } from 'pino';
+import { SecretVerifier } from './crypto/secret-verifier.js';
+import { createAuthenticate } from './hooks/authenticate.js';
+import {
+  createAuthorizeForward,
+  createAuthorizePublish,
+  createAuthorizeSubscribe,
+} from './hooks/authorize.js';
+import { createPreConnect } from './hooks/pre-connect.js';
+import { SessionRegistry } from './hooks/sessions.js';
+import { KeyStore } from './store/key-store.js';
+import { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';
+import { ProblemLog } from './store/problem-log.js';
+import { createRedisConnection } from './store/redis.js';
+
+export const DEFAULT_TOPIC_ROOT = 'losant';
+
+export interface KeygateOptions {
+  /**
+   * Where the access keys live: a Redis URL (keygate opens and closes its own connection, with fail-fast
+   * settings), or an ioredis connection you own (keygate does not close it; give it
+   * `enableOfflineQueue: false` and a `commandTimeout` so a dead Redis cannot slow CONNECTs down).
+   */
+  redis: string | Redis;
+  /** Prefix of every keygate key in Redis. Default `keygate:`. */
+  prefix?: string;
+  /** First topic level of device topics. Default `losant`. */
+  topicRoot?: string;
+  /** A pino logger; default: silent. */
+  logger?: Logger;
+  /** Bound on one CONNECT's authentication, in ms; past it the CONNACK is 3. Default 2000. */
+  authTimeoutMs?: number;
+  /** Bound on one Redis command when keygate opens the connection itself, in ms. Default 500. */
+  redisCommandTimeoutMs?: number;
+  /** Threads verifying bcrypt hashes. Default: the number of CPUs. */
+  bcryptThreads?: number;
+  /** Verifications allowed to wait for a thread before CONNECTs get CONNACK 3. Default 1000. */
+  maxQueuedVerifications?: number;
+}
+
+/** The Aedes hooks keygate provides: spread them into `Aedes.createBroker({ ... })`. */
+export interface KeygateHooks {
+  preConnect: Aedes['preConnect'];
+  authenticate: Aedes['authenticate'];
+  authorizePublish: Aedes['authorizePublish'];
+  authorizeSubscribe: Aedes['authorizeSubscribe'];
+  authorizeForward: Aedes['authorizeForward'];
+}
+
+export interface Keygate {
+  readonly hooks: KeygateHooks;
+  /** The Redis connection keygate reads from. */
+  readonly redis: Redis;
+  /** Stops the verification threads and, if keygate opened it, the Redis connection. */
+  close(): Promise<void>;
+}
+
+/** Creates keygate's hooks for an Aedes broker, backed by the Redis key store. */
+export function createKeygate(options: KeygateOptions): Keygate {
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const ownsRedis = typeof options.redis === 'string';
+  const redis =
+    typeof options.redis === 'string'
+      ? createRedisConnection({
+          url: options.redis,
+          commandTimeoutMs: options.redisCommandTimeoutMs ?? 500,
+          logger,
+        })
+      : options.redis;
+  const store = new KeyStore(redis, new Keyspace(options.prefix ?? DEFAULT_PREFIX), new ProblemLog(logger));
+  const verifier = new SecretVerifier({
+    threads: options.bcryptThreads,
+    maxQueue: options.maxQueuedVerifications,
+  });
+  const sessions = new SessionRegistry();
+  const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
+
+  const hooks: KeygateHooks = {
+    preConnect: createPreConnect(sessions),
+    authenticate: createAuthenticate({
+      store,
+      verifier,
+      sessions,
+      topicRoot,
+      timeoutMs: options.authTimeoutMs ?? 2000,
+      logger,
+    }),
+    authorizePublish: createAuthorizePublish({ sessions, logger }),
+    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger }),
+    authorizeForward: createAuthorizeForward({ sessions, logger }),
+  };
+
+  let closing: Promise<void> | undefined;
+  return {
+    hooks,
+    redis,
+    close() {
+      closing ??= (async () => {
+        await verifier.close();
+        if (ownsRedis) redis.disconnect();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import type { Redis } from 'ioredis';
+import { KeygateError } from '../errors.js';
+import type { Parsed } from '../policy/tags.js';
+import type { Keyspace } from './keyspace.js';
+import type { ProblemLog } from './problem-log.js';
+import {
+  type DeviceRecord,
+  type KeyRecord,
+  parseDeviceRecord,
+  parseKeyRecord,
+  parseSecretHash,
+  type RedisHash,
+} from './records.js';
+
+/** What the store knows about an access key. */
+export interface KeyLookup {
+  /** The bcrypt hash to verify against, or undefined when the key is missing or its secret unusable. */
+  readonly secretHash: string | undefined;
+  /** The rest of the key, parsed; only looked at once the secret has been verified. */
+  readonly record: Parsed<KeyRecord>;
+}
+
+export type DeviceLookup = { found: false } | { found: true; device: Parsed<DeviceRecord> };
+
+export interface CredentialsLookup {
+  readonly key: KeyLookup;
+  readonly device: DeviceLookup;
+}
+
+const MISSING_KEY: KeyLookup = {
+  secretHash: undefined,
+  record: { ok: false, problem: 'key does not exist' },
+};
+
+/** Reads access keys and devices from Redis (SPEC section 1). Read-only. */
+export class KeyStore {
+  constructor(
+    private readonly redis: Redis,
+    readonly keyspace: Keyspace,
+    private readonly problems: ProblemLog,
+  ) {}
+
+  /**
+   * Reads a key and a device in one round trip. The device is read alongside the key so that the time
+   * taken does not depend on whether the key exists; nothing about either is acted on before the
+   * caller has verified the secret.
+   *
+   * @throws KeygateError KG_ERR_STORE_UNAVAILABLE when Redis cannot answer.
+   */
+  async lookupCredentials(accessKey: string, deviceId: string): Promise<CredentialsLookup> {
+    const keyName = this.keyspace.key(accessKey);
+    const deviceName = this.keyspace.device(deviceId);
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await this.redis.pipeline().hgetall(keyName).hgetall(deviceName).exec();
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (results === null || results.length !== 2) throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
+    return {
+      key: this.toKeyLookup(keyName, results[0] as [Error | null, unknown]),
+      device: this.toDeviceLookup(deviceName, deviceId, results[1] as [Error | null, unknown]),
+    };
+  }
+
+  private toKeyLookup(keyName: string, [err, value]: [Error | null, unknown]): KeyLookup {
+    const hash = this.toHash(keyName, err, value);
+    if (hash === undefined) return { secretHash: undefined, record: { ok: false, problem: 'not a hash' } };
+    if (Object.keys(hash).length === 0) return MISSING_KEY;
+    const secret = parseSecretHash(hash);
+    if (!secret.ok) this.problems.report(keyName, secret.problem);
+    const record = parseKeyRecord(hash);
+    // Reported now, acted on only after the secret verified: the log is the admin's, not the peer's.
+    if (!record.ok) this.problems.report(keyName, record.problem);
+    return { secretHash: secret.ok ? secret.value : undefined, record };
+  }
+
+  private toDeviceLookup(
+    deviceName: string,
+    deviceId: string,
+    [err, value]: [Error | null, unknown],
+  ): DeviceLookup {
+    const hash = this.toHash(deviceName, err, value);
+    if (hash === undefined) return { found: true, device: { ok: false, problem: 'not a hash' } };
+    if (Object.keys(hash).length === 0) return { found: false };
+    const device = parseDeviceRecord(deviceId, hash);
+    if (!device.ok) this.problems.report(deviceName, device.problem);
+    return { found: true, device };
+  }
+
+  /** The hash, or undefined when the key holds another type (reported: deny, never allow). */
+  private toHash(name: string, err: Error | null, value: unknown): RedisHash | undefined {
+    if (err) {
+      if (err.message.startsWith('WRONGTYPE')) {
+        this.problems.report(name, 'key is not a hash');
+        return undefined;
+      }
+      throw unavailable(err);
+    }
+    return value as RedisHash;
+  }
+}
+
+function unavailable(err: unknown): KeygateError {
+  const reason = err instanceof Error ? err.message : String(err);
+  return new KeygateError('KG_ERR_STORE_UNAVAILABLE', reason);
+}

@@ -1,0 +1,101 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+const emptyDir = () => mkdtempSync(join(tmpdir(), 'keygate-config-'));
+
+function dirWithFile(content: string, name = 'config/keygate.json'): string {
+  const dir = emptyDir();
+  const path = join(dir, name);
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, content);
+  return dir;
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({}, emptyDir());
+    expect(config).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      prefix: 'keygate:',
+      topicRoot: 'losant',
+      persistence: 'memory',
+      mqttHost: '0.0.0.0',
+      mqttPort: 1883,
+      logLevel: 'info',
+      authTimeoutMs: 2000,
+      redisTimeoutMs: 500,
+    });
+    expect(config.bcryptThreads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reads every documented environment variable', () => {
+    const config = loadConfig(
+      {
+        REDIS_URL: 'redis://:pw@redis.example:6380/2',
+        KEYGATE_PREFIX: 'kg:',
+        KEYGATE_TOPIC_ROOT: 'things',
+        MQTT_HOST: '127.0.0.1',
+        MQTT_PORT: '1884',
+        LOG_LEVEL: 'debug',
+        KEYGATE_AUTH_TIMEOUT_MS: '3000',
+        KEYGATE_REDIS_TIMEOUT_MS: '250',
+        KEYGATE_BCRYPT_THREADS: '3',
+      },
+      emptyDir(),
+    );
+    expect(config).toMatchObject({
+      redisUrl: 'redis://:pw@redis.example:6380/2',
+      prefix: 'kg:',
+      topicRoot: 'things',
+      mqttHost: '127.0.0.1',
+      mqttPort: 1884,
+      logLevel: 'debug',
+      authTimeoutMs: 3000,
+      redisTimeoutMs: 250,
+      bcryptThreads: 3,
+    });
+  });
+
+  it('reads config/keygate.json, and the environment wins over it', () => {
+    const dir = dirWithFile(JSON.stringify({ mqttPort: 2000, prefix: 'file:' }));
+    expect(loadConfig({}, dir)).toMatchObject({ mqttPort: 2000, prefix: 'file:' });
+    expect(loadConfig({ MQTT_PORT: '3000' }, dir)).toMatchObject({ mqttPort: 3000, prefix: 'file:' });
+  });
+
+  it('reads the file named by KEYGATE_CONFIG', () => {
+    const dir = dirWithFile(JSON.stringify({ topicRoot: 'fleet' }), 'elsewhere.json');
+    expect(loadConfig({ KEYGATE_CONFIG: 'elsewhere.json' }, dir).topicRoot).toBe('fleet');
+  });
+
+  it.each([
+    [{ MQTT_PORT: 'abc' }, /MQTT_PORT/],
+    [{ MQTT_PORT: '70000' }, /MQTT_PORT/],
+    [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL: a redis:\/\/ or rediss:\/\/ URL/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ KEYGATE_TOPIC_ROOT: 'a/b' }, /KEYGATE_TOPIC_ROOT/],
+    [{ KEYGATE_TOPIC_ROOT: '$SYS' }, /KEYGATE_TOPIC_ROOT/],
+    [{ KEYGATE_TOPIC_ROOT: '+' }, /KEYGATE_TOPIC_ROOT/],
+    [{ KEYGATE_PERSISTENCE: 'redis' }, /KEYGATE_PERSISTENCE/],
+    [{ KEYGATE_REDIS_TIMEOUT_MS: '0' }, /KEYGATE_REDIS_TIMEOUT_MS/],
+    [{ KEYGATE_CONFIG: 'missing.json' }, /KEYGATE_CONFIG: no file/],
+  ])('refuses %o naming the setting', (env, message) => {
+    expect(() => loadConfig(env, emptyDir())).toThrow(message);
+    try {
+      loadConfig(env, emptyDir());
+    } catch (err) {
+      expect(err).toMatchObject({ code: 'KG_ERR_CONFIG_INVALID', exitCode: 78 });
+    }
+  });
+
+  it.each([
+    ['not JSON', '{', /not valid JSON/],
+    ['an array', '[]', /must hold a JSON object/],
+    ['an unknown field', '{"mqttport": 1}', /unknown setting "mqttport"/],
+    ['a bad value', '{"mqttPort": "x"}', /"mqttPort" in the config file/],
+  ])('refuses a config file with %s', (_name, content, message) => {
+    expect(() => loadConfig({}, dirWithFile(content))).toThrow(message);
+  });
+});

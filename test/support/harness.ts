@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import bcrypt from 'bcryptjs';
+import { Redis } from 'ioredis';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { inject } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { type RunningBroker, startBroker } from '../../src/server/broker.js';
+
+export const redisUrl = (): string => inject('redisUrl');
+
+/** A prefix no other test uses, so tests never share keys. */
+export function uniquePrefix(): string {
+  return `kgtest:${randomBytes(6).toString('hex')}:`;
+}
+
+/** bcrypt at cost 4: fast tests; the broker accepts any cost. */
+export function hashSecret(secret: string): string {
+  return bcrypt.hashSync(secret, 4);
+}
+
+export interface LogCapture {
+  readonly lines: string[];
+  text(): string;
+  records(): Record<string, unknown>[];
+}
+
+export function captureLogs(): { stream: Writable; capture: LogCapture } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') lines.push(line);
+      callback();
+    },
+  });
+  return {
+    stream,
+    capture: {
+      lines,
+      text: () => lines.join('\n'),
+      records: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    },
+  };
+}
+
+export interface TestBroker {
+  readonly running: RunningBroker;
+  readonly port: number;
+  readonly prefix: string;
+  readonly logs: LogCapture;
+  close(): Promise<void>;
+}
+
+/** Starts the ready broker on a free port against the test Redis, with a fresh prefix and captured logs. */
+export async function startTestBroker(overrides: Partial<Config> = {}): Promise<TestBroker> {
+  const prefix = overrides.prefix ?? uniquePrefix();
+  const config: Config = {
+    redisUrl: redisUrl(),
+    prefix,
+    topicRoot: 'losant',
+    persistence: 'memory',
+    mqttHost: '127.0.0.1',
+    mqttPort: 0,
+    logLevel: 'debug',
+    authTimeoutMs: 2000,
+    redisTimeoutMs: 500,
+    bcryptThreads: 2,
+    ...overrides,
+  };
+  const { stream, capture } = captureLogs();
+  const running = await startBroker(config, createLogger(config.logLevel, stream));
+  return { running, port: running.mqtt.port, prefix, logs: capture, close: () => running.close() };
+}
+
+/** Seeds keys and devices the way an admin does: plain hashes under the prefix. */
+export class Seeder {
+  readonly redis: Redis;
+
+  constructor(
+    readonly prefix: string,
+    url = redisUrl(),
+  ) {
+    this.redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+
+  async device(id: string, fields: Record<string, string> = {}): Promise<void> {
+    await this.redis.del(`${this.prefix}device:${id}`);
+    await this.redis.hset(`${this.prefix}device:${id}`, { name: id, ...fields });
+  }
+
+  /** Creates an access key; `secret` is stored as a bcrypt hash unless `fields.secret` overrides it. */
+  async key(id: string, secret: string, fields: Record<string, string> = {}): Promise<void> {
+    await this.redis.del(`${this.prefix}key:${id}`);
+    await this.redis.hset(`${this.prefix}key:${id}`, { secret: hashSecret(secret), ...fields });
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+export interface ConnectResult {
+  /** The CONNACK return code, or undefined when the connection closed with no CONNACK. */
+  readonly returnCode: number | undefined;
+  readonly client: MqttClient;
+}
+
+/**
+ * Connects with mqtt.js (MQTT 3.1.1, no reconnect) and resolves with the CONNACK return code. The client
+ * stays open when accepted: end it.
+ */
+export function connect(port: number, options: IClientOptions = {}): Promise<ConnectResult> {
+  const client = mqtt.connect({
+    host: '127.0.0.1',
+    port,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ...options,
+  });
+  return new Promise((resolve) => {
+    const settle = (returnCode: number | undefined): void => {
+      client.removeAllListeners('connect');
+      resolve({ returnCode, client });
+    };
+    client.once('connect', (connack) => settle(connack.returnCode ?? 0));
+    client.once('error', (err) => {
+      const code = (err as { code?: unknown }).code;
+      settle(typeof code === 'number' ? code : undefined);
+    });
+    client.once('close', () => settle(undefined));
+  });
+}
+
+/** Connects and returns only the return code, closing the client. */
+export async function connackOf(port: number, options: IClientOptions = {}): Promise<number | undefined> {
+  const { returnCode, client } = await connect(port, options);
+  client.end(true);
+  return returnCode;
+}

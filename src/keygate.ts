@@ -8,8 +8,10 @@ import {
   createAuthorizePublish,
   createAuthorizeSubscribe,
 } from './hooks/authorize.js';
+import { DeliveryGuard } from './hooks/delivery-guard.js';
 import { createPreConnect } from './hooks/pre-connect.js';
 import { SessionRegistry } from './hooks/sessions.js';
+import { DeviceDirectory, loadDirectory } from './store/device-directory.js';
 import { KeyStore } from './store/key-store.js';
 import { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';
 import { ProblemLog } from './store/problem-log.js';
@@ -69,13 +71,31 @@ export function createKeygate(options: KeygateOptions): Keygate {
           logger,
         })
       : options.redis;
-  const store = new KeyStore(redis, new Keyspace(options.prefix ?? DEFAULT_PREFIX), new ProblemLog(logger));
+  const keyspace = new Keyspace(options.prefix ?? DEFAULT_PREFIX);
+  const problems = new ProblemLog(logger);
+  const directory = new DeviceDirectory(redis, keyspace, problems);
+  const store = new KeyStore(redis, keyspace, problems, directory);
   const verifier = new SecretVerifier({
     threads: options.bcryptThreads,
     maxQueue: options.maxQueuedVerifications,
   });
   const sessions = new SessionRegistry();
   const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
+  const timeoutMs = options.authTimeoutMs ?? 2000;
+  const authorizeDeps = {
+    sessions,
+    directory,
+    guard: new DeliveryGuard(directory, topicRoot),
+    topicRoot,
+    timeoutMs,
+    logger,
+  };
+
+  // Every registered device in memory, for the per-delivery check: loaded now, and again whenever the
+  // connection to Redis is (re)established (changes made meanwhile were missed).
+  const reload = () => void loadDirectory(directory, logger);
+  if (redis.status === 'ready') reload();
+  redis.on('ready', reload);
 
   const hooks: KeygateHooks = {
     preConnect: createPreConnect(sessions),
@@ -83,13 +103,14 @@ export function createKeygate(options: KeygateOptions): Keygate {
       store,
       verifier,
       sessions,
+      directory,
       topicRoot,
-      timeoutMs: options.authTimeoutMs ?? 2000,
+      timeoutMs,
       logger,
     }),
-    authorizePublish: createAuthorizePublish({ sessions, logger }),
-    authorizeSubscribe: createAuthorizeSubscribe({ sessions, logger }),
-    authorizeForward: createAuthorizeForward({ sessions, logger }),
+    authorizePublish: createAuthorizePublish(authorizeDeps),
+    authorizeSubscribe: createAuthorizeSubscribe(authorizeDeps),
+    authorizeForward: createAuthorizeForward(authorizeDeps),
   };
 
   let closing: Promise<void> | undefined;
@@ -98,6 +119,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
     redis,
     close() {
       closing ??= (async () => {
+        redis.off('ready', reload);
         await verifier.close();
         if (ownsRedis) redis.disconnect();
       })();

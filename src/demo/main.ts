@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { AedesPublishPacket } from 'aedes';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -77,44 +76,6 @@ async function seed(redisUrl: string, keyspace: Keyspace, secretHash: string): P
   }
 }
 
-/** The command the demo sends a device when its peer reports a state (Losant's `{name, payload}` shape). */
-function peerStateCommand(from: string, state: unknown): string {
-  return JSON.stringify({ name: 'peerState', payload: { from, state } });
-}
-
-/**
- * Until per-topic authorization lands, a device may only use its own topics, and one device ID holds one
- * connection at a time: two devices cannot see each other's messages. The demo plays the platform (a
- * Losant workflow): each state a device reports is sent to the other device as a command.
- */
-function relayStates(running: RunningBroker, topicRoot: string): void {
-  const { broker } = running;
-  const deliver = (packet: AedesPublishPacket, done: () => void): void => {
-    const from = DEVICES.find((device) => device.id === packet.topic.split('/')[1])?.id;
-    const to = DEVICES.find((device) => device.id !== from);
-    if (from === undefined || to === undefined) {
-      done();
-      return;
-    }
-    const text = packet.payload.toString();
-    let state: unknown;
-    try {
-      state = JSON.parse(text);
-    } catch {
-      state = text;
-    }
-    const topic = `${topicRoot}/${to.id}/command`;
-    const payload = peerStateCommand(from, state);
-    broker.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => {
-      process.stdout.write(
-        `[demo] ${from} published on ${packet.topic}; relayed to ${to.id} on ${topic}: ${payload}\n`,
-      );
-    });
-    done();
-  };
-  broker.subscribe(`${topicRoot}/+/state`, deliver, () => {});
-}
-
 function printInstructions(config: Config, running: RunningBroker, redisLine: string, secret: string): void {
   const host = ['0.0.0.0', '::'].includes(config.mqttHost) ? '127.0.0.1' : config.mqttHost;
   const port = String(running.mqtt.port);
@@ -132,10 +93,8 @@ function printInstructions(config: Config, running: RunningBroker, redisLine: st
     '-P',
     password,
   ];
-  const reading = { data: { temperature: 21 } };
-  const state = JSON.stringify(reading);
-  const relayed = peerStateCommand(first.id, reading);
-  const sub = command(['mosquitto_sub', ...login(second.id, secret), '-t', `${root}/${second.id}/#`, '-v']);
+  const state = JSON.stringify({ data: { temperature: 21 } });
+  const sub = command(['mosquitto_sub', ...login(second.id, secret), '-t', `${root}/+/state`, '-v']);
   const pub = command([
     'mosquitto_pub',
     ...login(first.id, secret),
@@ -162,14 +121,14 @@ keygate demo is running.
   Secret   ${secret}
            (shown only now; Redis holds only its bcrypt hash)
 
-For now a device may use only its own topics (${root}/<device id>/...), so the demo plays the platform:
-each state a device publishes is sent to the other device as a command.
+Both devices are in the key's scope, so each may watch the other's state (Losant's rule: a key sees the
+devices in its scope, and only those — every delivery is checked, whatever the wildcard).
 
-1. In one terminal, ${second.id} listens on its topics:
+1. In one terminal, ${second.id} watches the state of every device it may see:
 
   ${sub}
 
-2. In another, ${first.id} reports its state; ${second.id} receives ${root}/${second.id}/command ${relayed}
+2. In another, ${first.id} reports its state; ${second.id} receives ${root}/${first.id}/state ${state}
 
   ${pub}
 
@@ -238,7 +197,6 @@ async function main(): Promise<void> {
     }
     fail(`cannot start the broker: ${(err as Error).message}`, ExitCode.UNAVAILABLE);
   }
-  relayStates(running, config.topicRoot);
   printInstructions(config, running, redisLine, secret);
 
   let stopping = false;

@@ -2,13 +2,14 @@ import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { SecretVerifier } from '../crypto/secret-verifier.js';
 import { KeygateError, toKeygateError } from '../errors.js';
-import { decidePublish } from '../policy/device-topics.js';
+import { decidePublish } from '../policy/authorization.js';
 import { isValidIdentifier } from '../policy/identifiers.js';
 import { isInScope } from '../policy/scope.js';
-import { deviceTopicPrefix } from '../policy/topics.js';
+import type { DeviceDirectory } from '../store/device-directory.js';
 import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
 import { clientAddress } from './client-address.js';
+import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
 /** Longest secret accepted, in bytes. bcrypt reads only 72; this only bounds the work a peer can cause. */
@@ -18,6 +19,7 @@ export interface AuthenticateDeps {
   readonly store: KeyStore;
   readonly verifier: SecretVerifier;
   readonly sessions: SessionRegistry;
+  readonly directory: DeviceDirectory;
   readonly topicRoot: string;
   readonly timeoutMs: number;
   readonly logger: Logger;
@@ -77,11 +79,15 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   const session: Session = {
     deviceId: clientId,
     accessKey: username,
-    ownPrefix: deviceTopicPrefix(deps.topicRoot, clientId),
+    principal: { device: record, key: key.record.value },
+    memo: new Map(),
+    memoGeneration: -1,
   };
   // The will is published on the device's behalf later: it must be something the device could publish now.
-  if (request.will && decidePublish(session.ownPrefix, request.will.topic) !== 'allowed') {
-    throw new KeygateError('KG_ERR_WILL_NOT_PERMITTED');
+  if (request.will) {
+    await learnNamedDevice(deps.directory, deps.topicRoot, request.will.topic);
+    const will = decidePublish(session.principal, deps.directory.lookup, deps.topicRoot, request.will.topic);
+    if (!will.allowed) throw new KeygateError('KG_ERR_WILL_NOT_PERMITTED', will.rule);
   }
   return session;
 }

@@ -1,82 +1,138 @@
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
-import { KeygateError } from '../errors.js';
-import { decidePublish, decideSubscribe, mayReceive } from '../policy/device-topics.js';
+import { KeygateError, toKeygateError } from '../errors.js';
+import { type Decision, decidePublish, decideSubscribe } from '../policy/authorization.js';
+import type { DeviceDirectory } from '../store/device-directory.js';
+import { bridge } from './bridge.js';
 import { clientAddress } from './client-address.js';
-import type { SessionRegistry } from './sessions.js';
+import type { DeliveryGuard } from './delivery-guard.js';
+import { learnNamedDevice } from './named-device.js';
+import type { Session, SessionRegistry } from './sessions.js';
 
 export interface AuthorizeDeps {
   readonly sessions: SessionRegistry;
+  readonly directory: DeviceDirectory;
+  readonly guard: DeliveryGuard;
+  readonly topicRoot: string;
+  readonly timeoutMs: number;
   readonly logger: Logger;
 }
 
+const NO_SESSION: Decision = Object.freeze({ allowed: false, rule: 'not-controlled' });
+
+function logRefusal(
+  deps: AuthorizeDeps,
+  client: Client | null,
+  session: Session | undefined,
+  what: string,
+  topic: string,
+  rule: string,
+): void {
+  deps.logger.info(
+    {
+      deviceId: session?.deviceId,
+      accessKey: session?.accessKey,
+      address: clientAddress(client),
+      // The topic is the client's input: logged as data, cut to a sane length.
+      topic: topic.length > 256 ? `${topic.slice(0, 256)}…` : topic,
+      reason: session === undefined ? 'no-session' : rule,
+    },
+    what,
+  );
+}
+
 /**
- * Aedes' `authorizePublish`: runs for every inbound PUBLISH (retained too) and for wills when they fire.
- * A refusal closes the publisher's connection — MQTT 3.1.1 has no negative PUBACK — and the message
- * reaches no one. `client` is null for the stale will of a broker that died: there is no live session to
- * vouch for it, so it is refused.
+ * Aedes' `authorizePublish`: every inbound PUBLISH (retained too) and every will when it fires. A refusal
+ * closes the publisher's connection — MQTT 3.1.1 has no negative PUBACK — and the message reaches no one.
+ * `client` is null for the stale will of a broker that died: no live session vouches for it, so it is
+ * refused.
  */
-export function createAuthorizePublish({ sessions, logger }: AuthorizeDeps) {
+export function createAuthorizePublish(deps: AuthorizeDeps) {
+  const { sessions, directory, topicRoot, logger } = deps;
   return function authorizePublish(
     client: Client | null,
     packet: PublishPacket,
     callback: (error?: Error | null) => void,
   ): void {
     const session = sessions.get(client);
-    const decision = session === undefined ? 'no_session' : decidePublish(session.ownPrefix, packet.topic);
-    if (decision === 'allowed') {
-      callback(null);
-      return;
-    }
-    logger.info(
-      {
-        deviceId: session?.deviceId,
-        accessKey: session?.accessKey,
-        address: clientAddress(client),
-        reason: decision,
+    const topic = packet.topic;
+    bridge(
+      async () => {
+        if (session === undefined) return NO_SESSION;
+        await learnNamedDevice(directory, topicRoot, topic);
+        return decidePublish(session.principal, directory.lookup, topicRoot, topic);
       },
-      'PUBLISH refused: closing the connection',
+      (err, decision) => {
+        if (err === null && decision?.allowed) {
+          callback(null);
+          return;
+        }
+        const rule = decision?.rule ?? (err as KeygateError).code;
+        logRefusal(deps, client, session, 'PUBLISH refused: closing the connection', topic, rule);
+        callback(
+          err ??
+            new KeygateError(rule === 'invalid' ? 'KG_ERR_TOPIC_INVALID' : 'KG_ERR_PUBLISH_DENIED', rule),
+        );
+      },
+      {
+        hook: 'authorizePublish',
+        timeoutMs: deps.timeoutMs,
+        onTimeout: () => new KeygateError('KG_ERR_STORE_UNAVAILABLE', 'authorization timed out'),
+        mapError: (err) => (err instanceof KeygateError ? err : new KeygateError('KG_ERR_STORE_UNAVAILABLE')),
+        logger,
+      },
     );
-    callback(new KeygateError(decision === 'invalid' ? 'KG_ERR_TOPIC_INVALID' : 'KG_ERR_PUBLISH_DENIED'));
   };
 }
 
-/** Aedes' `authorizeSubscribe`, per filter (also for subscriptions restored with a session). */
-export function createAuthorizeSubscribe({ sessions, logger }: AuthorizeDeps) {
+/** Aedes' `authorizeSubscribe`, per filter (also for the subscriptions a persistent session restores). */
+export function createAuthorizeSubscribe(deps: AuthorizeDeps) {
+  const { sessions, directory, topicRoot, logger } = deps;
   return function authorizeSubscribe(
     client: Client,
     subscription: Subscription,
     callback: (error: Error | null, subscription?: Subscription | null) => void,
   ): void {
     const session = sessions.get(client);
-    const decision =
-      session === undefined ? 'no_session' : decideSubscribe(session.ownPrefix, subscription.topic);
-    if (decision === 'allowed') {
-      callback(null, subscription);
-      return;
-    }
-    logger.info(
-      {
-        deviceId: session?.deviceId,
-        accessKey: session?.accessKey,
-        address: clientAddress(client),
-        reason: decision,
+    const filter = subscription.topic;
+    bridge(
+      async () => {
+        if (session === undefined) return NO_SESSION;
+        await learnNamedDevice(directory, topicRoot, filter);
+        return decideSubscribe(session.principal, directory.lookup, topicRoot, filter);
       },
-      'SUBSCRIBE refused: SUBACK 0x80',
+      (err, decision) => {
+        if (err === null && decision?.allowed) {
+          callback(null, subscription);
+          return;
+        }
+        const rule = decision?.rule ?? toKeygateError(err).code;
+        logRefusal(deps, client, session, 'SUBSCRIBE refused: SUBACK 0x80', filter, rule);
+        // null: return code 0x80 for this filter [MQTT-3.9.3-2]; the connection stays open. A refusal
+        // because Redis failed is a refusal too (fail closed), never an error that would drop the client.
+        callback(null, null);
+      },
+      {
+        hook: 'authorizeSubscribe',
+        timeoutMs: deps.timeoutMs,
+        onTimeout: () => new KeygateError('KG_ERR_STORE_UNAVAILABLE', 'authorization timed out'),
+        mapError: toKeygateError,
+        logger,
+      },
     );
-    // null: SUBACK return code 0x80 for this filter [MQTT-3.9.3-2], the connection stays open.
-    callback(null, null);
   };
 }
 
 /**
- * Aedes' `authorizeForward`: synchronous, for every delivery to every subscriber (live, retained, offline
- * queue). The hot path: memory only, no Redis, no allocation.
+ * Aedes' `authorizeForward`: synchronous, for every delivery to every subscriber — live, retained on
+ * subscribe, and the offline queue of a persistent session. Only topics the subscriber could have
+ * subscribed to one by one get through, whatever wildcard brought them. Memory only: no Redis, and no
+ * allocation in the steady state (see DeliveryGuard).
  */
-export function createAuthorizeForward({ sessions }: AuthorizeDeps) {
+export function createAuthorizeForward({ sessions, guard }: Pick<AuthorizeDeps, 'sessions' | 'guard'>) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const session = sessions.get(client);
     if (session === undefined) return null;
-    return mayReceive(session.ownPrefix, packet.topic) ? packet : null;
+    return guard.allows(session, packet.topic) ? packet : null;
   };
 }

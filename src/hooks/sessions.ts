@@ -1,4 +1,5 @@
 import type { Client, ConnectPacket } from 'aedes';
+import type { Principal } from '../policy/authorization.js';
 
 /** What keygate needs about a CONNECT before `authenticate` runs (Aedes has rewritten some of it by then). */
 export interface ConnectInfo {
@@ -12,8 +13,14 @@ export interface ConnectInfo {
 export interface Session {
   readonly deviceId: string;
   readonly accessKey: string;
-  /** `<root>/<deviceId>/`: the device's own topics. */
-  readonly ownPrefix: string;
+  /** The device and key records its authorization is decided on. */
+  readonly principal: Principal;
+  /**
+   * Per-delivery memo: device ID → what this session may see of that device (bits, see DeliveryGuard),
+   * valid while the device directory's generation equals `memoGeneration`.
+   */
+  memo: Map<string, number>;
+  memoGeneration: number;
 }
 
 /** Per-client state, keyed by the client object so that nothing outlives the connection. */

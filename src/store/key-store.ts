@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { KeygateError } from '../errors.js';
 import type { Parsed } from '../policy/tags.js';
+import type { DeviceDirectory } from './device-directory.js';
 import type { Keyspace } from './keyspace.js';
 import type { ProblemLog } from './problem-log.js';
 import {
   type DeviceRecord,
   type KeyRecord,
-  parseDeviceRecord,
   parseKeyRecord,
   parseSecretHash,
   type RedisHash,
@@ -38,6 +38,8 @@ export class KeyStore {
     private readonly redis: Redis,
     readonly keyspace: Keyspace,
     private readonly problems: ProblemLog,
+    /** Every device record read passes through the directory, which keeps the freshest copy. */
+    private readonly directory: DeviceDirectory,
   ) {}
 
   /**
@@ -59,7 +61,7 @@ export class KeyStore {
     if (results === null || results.length !== 2) throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
     return {
       key: this.toKeyLookup(keyName, results[0] as [Error | null, unknown]),
-      device: this.toDeviceLookup(deviceName, deviceId, results[1] as [Error | null, unknown]),
+      device: this.toDeviceLookup(deviceId, results[1] as [Error | null, unknown]),
     };
   }
 
@@ -75,17 +77,10 @@ export class KeyStore {
     return { secretHash: secret.ok ? secret.value : undefined, record };
   }
 
-  private toDeviceLookup(
-    deviceName: string,
-    deviceId: string,
-    [err, value]: [Error | null, unknown],
-  ): DeviceLookup {
-    const hash = this.toHash(deviceName, err, value);
-    if (hash === undefined) return { found: true, device: { ok: false, problem: 'not a hash' } };
-    if (Object.keys(hash).length === 0) return { found: false };
-    const device = parseDeviceRecord(deviceId, hash);
-    if (!device.ok) this.problems.report(deviceName, device.problem);
-    return { found: true, device };
+  private toDeviceLookup(deviceId: string, [err, value]: [Error | null, unknown]): DeviceLookup {
+    if (err && !err.message.startsWith('WRONGTYPE')) throw unavailable(err);
+    const device = this.directory.apply(deviceId, err ? 'wrongtype' : (value as RedisHash));
+    return device === undefined ? { found: false } : { found: true, device };
   }
 
   /** The hash, or undefined when the key holds another type (reported: deny, never allow). */

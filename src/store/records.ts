@@ -1,30 +1,13 @@
 import { isValidIdentifier } from '../policy/identifiers.js';
-import { parseRestrictions, type Scope } from '../policy/restrictions.js';
-import { type Parsed, parseTags, splitList, type Tags } from '../policy/tags.js';
+import type { DeviceRecord, DeviceType, KeyRecord, TopicFilterMode } from '../policy/model.js';
+import { parseRestrictions } from '../policy/restrictions.js';
+import { type Parsed, parseTags, splitList } from '../policy/tags.js';
 import { isValidTopicFilter } from '../policy/topics.js';
+
+export type { DeviceRecord, DeviceType, KeyRecord, TopicFilterMode };
 
 /** A Redis hash as ioredis returns it (HGETALL). Empty means the key does not exist. */
 export type RedisHash = Record<string, string>;
-
-export type TopicFilterMode = 'none' | 'all' | 'allow' | 'deny';
-export type DeviceType = 'standalone' | 'gateway' | 'peripheral';
-
-/** An access key, minus its secret hash, parsed and validated (SPEC section 1). */
-export interface KeyRecord {
-  readonly active: boolean;
-  readonly scope: Scope;
-  readonly topicFilter: TopicFilterMode;
-  readonly pubTopics: readonly string[];
-  readonly subTopics: readonly string[];
-}
-
-export interface DeviceRecord {
-  readonly id: string;
-  readonly tags: Tags;
-  readonly type: DeviceType;
-  /** For peripherals: the gateway's device ID, or `*` (any gateway). */
-  readonly gateway: string;
-}
 
 /**
  * bcrypt in modular crypt format: `$2a$`, `$2b$` or `$2y$`, a two-digit cost, 22 characters of salt and

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretVerifier } from '../../src/crypto/secret-verifier.js';
 import { type AuthenticateDeps, admit } from '../../src/hooks/authenticate.js';
 import { SessionRegistry } from '../../src/hooks/sessions.js';
+import { DeviceDirectory } from '../../src/store/device-directory.js';
 import { KeyStore } from '../../src/store/key-store.js';
 import { Keyspace } from '../../src/store/keyspace.js';
 import { ProblemLog } from '../../src/store/problem-log.js';
@@ -30,8 +31,12 @@ beforeAll(async () => {
   seed = new Seeder(prefix);
   verifier = new CountingVerifier({ threads: 1 });
   const logger = pino({ level: 'silent' });
+  const keyspace = new Keyspace(prefix);
+  const problems = new ProblemLog(logger);
+  const directory = new DeviceDirectory(redis, keyspace, problems);
   deps = {
-    store: new KeyStore(redis, new Keyspace(prefix), new ProblemLog(logger)),
+    store: new KeyStore(redis, keyspace, problems, directory),
+    directory,
     verifier,
     sessions: new SessionRegistry(),
     topicRoot: 'losant',
@@ -77,6 +82,9 @@ describe('admit: no key-existence oracle', () => {
 
   it('admits with the right secret and opens a session for the device', async () => {
     const session = await admit(deps, request('key-1', SECRET));
-    expect(session).toEqual({ deviceId: 'dev-1', accessKey: 'key-1', ownPrefix: 'losant/dev-1/' });
+    expect(session).toMatchObject({ deviceId: 'dev-1', accessKey: 'key-1' });
+    expect(session.principal.device).toMatchObject({ id: 'dev-1', type: 'standalone' });
+    expect(session.principal.key).toMatchObject({ active: true, topicFilter: 'none' });
+    expect(deps.directory.get('dev-1')).toEqual(session.principal.device);
   });
 });

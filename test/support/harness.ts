@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { inject } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -138,4 +138,46 @@ export async function connackOf(port: number, options: IClientOptions = {}): Pro
   const { returnCode, client } = await connect(port, options);
   client.end(true);
   return returnCode;
+}
+
+/** Subscribes and resolves with the SUBACK return codes, one per filter (0x80 = refused). */
+export function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 = 0): Promise<number[]> {
+  return new Promise((resolve) => {
+    const onPacket = (packet: Packet) => {
+      if (packet.cmd !== 'suback') return;
+      client.removeListener('packetreceive', onPacket);
+      resolve(packet.granted as number[]);
+    };
+    client.on('packetreceive', onPacket);
+    client.subscribe(filters, { qos }, () => {});
+  });
+}
+
+/** Collects every message a client receives, as `topic payload`. */
+export function collect(client: MqttClient): string[] {
+  const received: string[] = [];
+  client.on('message', (topic, payload) => received.push(`${topic} ${payload.toString()}`));
+  return received;
+}
+
+/** Resolves once `received` holds an entry equal to `entry` (or rejects after `ms`). */
+export async function waitFor(received: string[], entry: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!received.includes(entry)) {
+    if (Date.now() > deadline) throw new Error(`never received "${entry}"; got ${JSON.stringify(received)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Resolves when the client's connection closes (or rejects after `ms`). */
+export function closed(client: MqttClient, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // mqtt.js clears `connected` on close: a client that is already closed resolves at once.
+    if (!client.connected) return resolve();
+    const timer = setTimeout(() => reject(new Error('connection was not closed')), ms);
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -74,3 +74,84 @@ export async function sendRaw(port: number, bytes: Buffer, waitMs = 3000): Promi
   const returnCode = received.length >= 4 && received[0] === 0x20 ? received[3] : undefined;
   return { returnCode, closed: outcome };
 }
+
+function packet(header: number, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([header]), remainingLength(body.length), body]);
+}
+
+/** A QoS 0 PUBLISH with a topic given as raw bytes (so it can hold NUL or invalid UTF-8). */
+export function encodePublish(topic: Buffer, payload = Buffer.from('x')): Buffer {
+  return packet(0x30, Buffer.concat([field(topic), payload]));
+}
+
+/** A SUBSCRIBE (packet id 1) with filters given as raw bytes, QoS 0 each. */
+export function encodeSubscribe(filters: Buffer[]): Buffer {
+  return packet(
+    0x82,
+    Buffer.concat([
+      Buffer.from([0x00, 0x01]),
+      ...filters.map((f) => Buffer.concat([field(f), Buffer.from([0])])),
+    ]),
+  );
+}
+
+/** A raw connection that has sent CONNECT and got CONNACK 0, for sending hand-made packets after it. */
+export class RawSession {
+  private received = Buffer.alloc(0);
+  closed = false;
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received = Buffer.concat([this.received, chunk]);
+    });
+    socket.on('close', () => {
+      this.closed = true;
+    });
+    socket.on('error', () => {});
+  }
+
+  static async open(port: number, connect: RawConnect): Promise<RawSession> {
+    const socket = netConnect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    const session = new RawSession(socket);
+    socket.write(encodeConnect(connect));
+    await session.until(() => session.received.length >= 4);
+    if (session.received[3] !== 0) throw new Error(`CONNACK ${session.received[3]}`);
+    session.received = session.received.subarray(4);
+    return session;
+  }
+
+  send(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** The return codes of the next SUBACK. */
+  async suback(): Promise<number[]> {
+    await this.until(
+      () =>
+        this.received.length >= 2 &&
+        this.received[0] === 0x90 &&
+        this.received.length >= 2 + (this.received[1] as number),
+    );
+    const length = this.received[1] as number;
+    const codes = [...this.received.subarray(4, 2 + length)];
+    this.received = this.received.subarray(2 + length);
+    return codes;
+  }
+
+  async waitClosed(): Promise<void> {
+    await this.until(() => this.closed);
+  }
+
+  private async until(check: () => boolean, ms = 3000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error('raw session: timed out');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

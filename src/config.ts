@@ -39,6 +39,16 @@ export const settings = {
   },
   authTimeoutMs: { env: 'KEYGATE_AUTH_TIMEOUT_MS', schema: positiveMs, default: 2000 },
   redisTimeoutMs: { env: 'KEYGATE_REDIS_TIMEOUT_MS', schema: positiveMs, default: 500 },
+  notifications: {
+    env: 'KEYGATE_NOTIFICATIONS',
+    schema: z.enum(['on', 'off']),
+    default: 'on',
+  },
+  revalidateMs: {
+    env: 'KEYGATE_REVALIDATE_MS',
+    schema: z.coerce.number().int().min(100).max(86_400_000),
+    default: 15_000,
+  },
   bcryptThreads: {
     env: 'KEYGATE_BCRYPT_THREADS',
     schema: z.coerce.number().int().min(1).max(64),

@@ -44,6 +44,15 @@ export const errorCatalogue = {
     connack: ConnackCode.BAD_USERNAME_OR_PASSWORD,
   },
   KG_ERR_KEY_INACTIVE: { message: 'access key is inactive', connack: ConnackCode.NOT_AUTHORIZED },
+  // Why a live session was revoked after a change in Redis (SPEC section 4); a reconnect then gets 4.
+  KG_ERR_KEY_DELETED: {
+    message: 'access key no longer exists (or its secret is unusable)',
+    connack: ConnackCode.BAD_USERNAME_OR_PASSWORD,
+  },
+  KG_ERR_SECRET_CHANGED: {
+    message: 'access key secret was changed',
+    connack: ConnackCode.BAD_USERNAME_OR_PASSWORD,
+  },
   KG_ERR_KEY_INVALID: {
     message: 'access key record in Redis is malformed',
     connack: ConnackCode.NOT_AUTHORIZED,

@@ -9,8 +9,10 @@ import {
   createAuthorizeSubscribe,
 } from './hooks/authorize.js';
 import { DeliveryGuard } from './hooks/delivery-guard.js';
+import { LiveSessions } from './hooks/live-sessions.js';
 import { createPreConnect } from './hooks/pre-connect.js';
 import { SessionRegistry } from './hooks/sessions.js';
+import { ChangeFeed } from './store/change-feed.js';
 import { DeviceDirectory, loadDirectory } from './store/device-directory.js';
 import { KeyStore } from './store/key-store.js';
 import { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';
@@ -40,6 +42,13 @@ export interface KeygateOptions {
   bcryptThreads?: number;
   /** Verifications allowed to wait for a thread before CONNECTs get CONNACK 3. Default 1000. */
   maxQueuedVerifications?: number;
+  /**
+   * Follow changes in Redis through keyspace notifications (enabled with CONFIG SET when the server
+   * allows it). Default true. Off, changes reach live sessions at the periodic re-validation only.
+   */
+  notifications?: boolean;
+  /** Period of the full re-validation of live sessions against Redis, in ms. Default 15000. */
+  revalidateIntervalMs?: number;
 }
 
 /** The Aedes hooks keygate provides: spread them into `Aedes.createBroker({ ... })`. */
@@ -91,11 +100,27 @@ export function createKeygate(options: KeygateOptions): Keygate {
     logger,
   };
 
-  // Every registered device in memory, for the per-delivery check: loaded now, and again whenever the
-  // connection to Redis is (re)established (changes made meanwhile were missed).
-  const reload = () => void loadDirectory(directory, logger);
-  if (redis.status === 'ready') reload();
-  redis.on('ready', reload);
+  // Changes in Redis reach live sessions: at once through keyspace notifications, and with a bounded
+  // delay through the periodic re-validation (which also reloads every device into memory). A
+  // (re)connection to Redis means notifications may have been missed: re-validate everything then.
+  const live = new LiveSessions({ sessions, store, directory, logger });
+  let revalidating: Promise<void> | undefined;
+  const revalidateAll = (): void => {
+    revalidating ??= live.revalidateAll().finally(() => {
+      revalidating = undefined;
+    });
+  };
+  if (redis.status === 'ready') void loadDirectory(directory, logger);
+  redis.on('ready', revalidateAll);
+  const timer = setInterval(revalidateAll, options.revalidateIntervalMs ?? 15_000);
+  timer.unref();
+  const feed = options.notifications === false ? undefined : new ChangeFeed(redis, keyspace, logger);
+  if (feed) {
+    feed.on('key', (accessKey) => void live.keyChanged(accessKey));
+    feed.on('device', (deviceId) => void live.deviceChanged(deviceId));
+    feed.on('resync', revalidateAll);
+    feed.start();
+  }
 
   const hooks: KeygateHooks = {
     preConnect: createPreConnect(sessions),
@@ -119,7 +144,10 @@ export function createKeygate(options: KeygateOptions): Keygate {
     redis,
     close() {
       closing ??= (async () => {
-        redis.off('ready', reload);
+        clearInterval(timer);
+        redis.off('ready', revalidateAll);
+        await feed?.close();
+        await revalidating;
         await verifier.close();
         if (ownsRedis) redis.disconnect();
       })();

@@ -1,10 +1,11 @@
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
+import { fingerprintSecretHash } from '../crypto/fingerprint.js';
 import type { SecretVerifier } from '../crypto/secret-verifier.js';
 import { KeygateError, toKeygateError } from '../errors.js';
 import { decidePublish } from '../policy/authorization.js';
+import { connectRight } from '../policy/connect-right.js';
 import { isValidIdentifier } from '../policy/identifiers.js';
-import { isInScope } from '../policy/scope.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
@@ -67,19 +68,14 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
   if (!(await deps.verifier.verify(secret, key.secretHash))) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
 
-  if (!key.record.ok) throw new KeygateError('KG_ERR_KEY_INVALID');
-  if (!key.record.value.active) throw new KeygateError('KG_ERR_KEY_INACTIVE');
-  if (!device.found) throw new KeygateError('KG_ERR_DEVICE_UNKNOWN');
-  if (!device.device.ok) throw new KeygateError('KG_ERR_DEVICE_INVALID');
-  const record = device.device.value;
-  if (record.type === 'peripheral') throw new KeygateError('KG_ERR_PERIPHERAL_DIRECT');
-  if (!isInScope(key.record.value.scope, record.id, record.tags))
-    throw new KeygateError('KG_ERR_DEVICE_OUT_OF_SCOPE');
-
+  const right = connectRight(key.record, device);
+  if (!right.ok) throw new KeygateError(right.code);
   const session: Session = {
     deviceId: clientId,
     accessKey: username,
-    principal: { device: record, key: key.record.value },
+    secretFingerprint: fingerprintSecretHash(key.secretHash as string),
+    principal: right.principal,
+    revoked: false,
     memo: new Map(),
     memoGeneration: -1,
   };

@@ -56,6 +56,13 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
   ): void {
     const session = sessions.get(client);
     const topic = packet.topic;
+    if (session?.revoked) {
+      // A revoked session fires no will (SPEC section 3), and its stored will goes too.
+      forgetWill(client);
+      logRefusal(deps, client, session, 'PUBLISH refused: session revoked', topic, 'revoked');
+      callback(new KeygateError('KG_ERR_PUBLISH_DENIED', 'revoked'));
+      return;
+    }
     bridge(
       async () => {
         if (session === undefined) return NO_SESSION;
@@ -83,6 +90,15 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
       },
     );
   };
+}
+
+/** Deletes the will aedes persisted for a client (aedes only does so after publishing it). */
+function forgetWill(client: Client | null): void {
+  const broker = (
+    client as { broker?: { id: string; persistence: { delWill(c: object): Promise<unknown> } } } | null
+  )?.broker;
+  if (client === null || broker === undefined) return;
+  broker.persistence.delWill({ id: client.id, brokerId: broker.id }).catch(() => {});
 }
 
 /** Aedes' `authorizeSubscribe`, per filter (also for the subscriptions a persistent session restores). */

@@ -13,8 +13,15 @@ export interface ConnectInfo {
 export interface Session {
   readonly deviceId: string;
   readonly accessKey: string;
-  /** The device and key records its authorization is decided on. */
-  readonly principal: Principal;
+  /**
+   * SHA-256 of the bcrypt hash the secret was verified against — not the secret, not reversible to it —
+   * so that a secret change in Redis can be recognised and the session revoked.
+   */
+  readonly secretFingerprint: string;
+  /** The device and key records its authorization is decided on; replaced when they change in Redis. */
+  principal: Principal;
+  /** Set when keygate disconnects the session because its right to connect is gone: its will is refused. */
+  revoked: boolean;
   /**
    * Per-delivery memo: device ID → what this session may see of that device (bits, see DeliveryGuard),
    * valid while the device directory's generation equals `memoGeneration`.
@@ -23,10 +30,16 @@ export interface Session {
   memoGeneration: number;
 }
 
-/** Per-client state, keyed by the client object so that nothing outlives the connection. */
+/**
+ * Per-client state, keyed by the client object so that nothing outlives the connection, and indexed by
+ * access key and by device ID so that a change in Redis finds the sessions it affects. Closed clients
+ * leave the indexes lazily (on the next look-up or sweep).
+ */
 export class SessionRegistry {
   private readonly connects = new WeakMap<Client, ConnectInfo>();
   private readonly sessions = new WeakMap<Client, Session>();
+  private readonly byKey = new Map<string, Set<Client>>();
+  private readonly byDevice = new Map<string, Set<Client>>();
 
   rememberConnect(client: Client, info: ConnectInfo): void {
     this.connects.set(client, info);
@@ -40,9 +53,48 @@ export class SessionRegistry {
 
   open(client: Client, session: Session): void {
     this.sessions.set(client, session);
+    addTo(this.byKey, session.accessKey, client);
+    addTo(this.byDevice, session.deviceId, client);
+  }
+
+  /** Live clients that authenticated with `accessKey`. */
+  withKey(accessKey: string): Client[] {
+    return liveIn(this.byKey, accessKey);
+  }
+
+  /** Live clients connected as `deviceId` (one, or briefly two during a takeover). */
+  withDevice(deviceId: string): Client[] {
+    return liveIn(this.byDevice, deviceId);
+  }
+
+  /** Every access key with at least one live session. */
+  keys(): string[] {
+    return [...this.byKey.keys()].filter((accessKey) => liveIn(this.byKey, accessKey).length > 0);
   }
 
   get(client: Client | null): Session | undefined {
     return client === null ? undefined : this.sessions.get(client);
   }
+}
+
+function addTo(index: Map<string, Set<Client>>, id: string, client: Client): void {
+  let clients = index.get(id);
+  if (clients === undefined) {
+    clients = new Set();
+    index.set(id, clients);
+  }
+  clients.add(client);
+}
+
+/** The live clients under `id`, dropping closed ones from the index on the way. */
+function liveIn(index: Map<string, Set<Client>>, id: string): Client[] {
+  const clients = index.get(id);
+  if (clients === undefined) return [];
+  const live: Client[] = [];
+  for (const client of clients) {
+    if (client.closed) clients.delete(client);
+    else live.push(client);
+  }
+  if (clients.size === 0) index.delete(id);
+  return live;
 }

@@ -23,6 +23,8 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     authTimeoutMs: config.authTimeoutMs,
     redisCommandTimeoutMs: config.redisTimeoutMs,
     bcryptThreads: config.bcryptThreads,
+    notifications: config.notifications === 'on',
+    revalidateIntervalMs: config.revalidateMs,
   });
   const broker = await Aedes.createBroker({ ...keygate.hooks });
   // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.

@@ -1,16 +1,11 @@
 import type { Redis } from 'ioredis';
 import { KeygateError } from '../errors.js';
+import type { DeviceRead } from '../policy/connect-right.js';
 import type { Parsed } from '../policy/tags.js';
 import type { DeviceDirectory } from './device-directory.js';
 import type { Keyspace } from './keyspace.js';
 import type { ProblemLog } from './problem-log.js';
-import {
-  type DeviceRecord,
-  type KeyRecord,
-  parseKeyRecord,
-  parseSecretHash,
-  type RedisHash,
-} from './records.js';
+import { type KeyRecord, parseKeyRecord, parseSecretHash, type RedisHash } from './records.js';
 
 /** What the store knows about an access key. */
 export interface KeyLookup {
@@ -20,7 +15,7 @@ export interface KeyLookup {
   readonly record: Parsed<KeyRecord>;
 }
 
-export type DeviceLookup = { found: false } | { found: true; device: Parsed<DeviceRecord> };
+export type DeviceLookup = DeviceRead;
 
 export interface CredentialsLookup {
   readonly key: KeyLookup;
@@ -63,6 +58,22 @@ export class KeyStore {
       key: this.toKeyLookup(keyName, results[0] as [Error | null, unknown]),
       device: this.toDeviceLookup(deviceId, results[1] as [Error | null, unknown]),
     };
+  }
+
+  /**
+   * Reads one access key (for re-checking live sessions after a change).
+   * @throws KeygateError KG_ERR_STORE_UNAVAILABLE when Redis cannot answer.
+   */
+  async readKey(accessKey: string): Promise<KeyLookup> {
+    const keyName = this.keyspace.key(accessKey);
+    let reply: [Error | null, unknown];
+    try {
+      reply = [null, await this.redis.hgetall(keyName)];
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('WRONGTYPE'))) throw unavailable(err);
+      reply = [err, undefined];
+    }
+    return this.toKeyLookup(keyName, reply);
   }
 
   private toKeyLookup(keyName: string, [err, value]: [Error | null, unknown]): KeyLookup {

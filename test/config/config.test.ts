@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       logLevel: 'info',
       authTimeoutMs: 2000,
       redisTimeoutMs: 500,
+      notifications: 'on',
+      revalidateMs: 15_000,
     });
     expect(config.bcryptThreads).toBeGreaterThanOrEqual(1);
   });
@@ -43,6 +45,8 @@ describe('loadConfig', () => {
         KEYGATE_AUTH_TIMEOUT_MS: '3000',
         KEYGATE_REDIS_TIMEOUT_MS: '250',
         KEYGATE_BCRYPT_THREADS: '3',
+        KEYGATE_NOTIFICATIONS: 'off',
+        KEYGATE_REVALIDATE_MS: '60000',
       },
       emptyDir(),
     );
@@ -56,6 +60,8 @@ describe('loadConfig', () => {
       authTimeoutMs: 3000,
       redisTimeoutMs: 250,
       bcryptThreads: 3,
+      notifications: 'off',
+      revalidateMs: 60_000,
     });
   });
 
@@ -80,6 +86,8 @@ describe('loadConfig', () => {
     [{ KEYGATE_TOPIC_ROOT: '+' }, /KEYGATE_TOPIC_ROOT/],
     [{ KEYGATE_PERSISTENCE: 'redis' }, /KEYGATE_PERSISTENCE/],
     [{ KEYGATE_REDIS_TIMEOUT_MS: '0' }, /KEYGATE_REDIS_TIMEOUT_MS/],
+    [{ KEYGATE_NOTIFICATIONS: 'yes' }, /KEYGATE_NOTIFICATIONS/],
+    [{ KEYGATE_REVALIDATE_MS: '10' }, /KEYGATE_REVALIDATE_MS/],
     [{ KEYGATE_CONFIG: 'missing.json' }, /KEYGATE_CONFIG: no file/],
   ])('refuses %o naming the setting', (env, message) => {
     expect(() => loadConfig(env, emptyDir())).toThrow(message);

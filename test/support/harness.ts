@@ -66,6 +66,8 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     authTimeoutMs: 2000,
     redisTimeoutMs: 500,
     bcryptThreads: 2,
+    notifications: 'on',
+    revalidateMs: 15_000,
     ...overrides,
   };
   const { stream, capture } = captureLogs();

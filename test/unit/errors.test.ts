@@ -30,6 +30,8 @@ const EXPECTED: [ErrorCode, number | undefined, number][] = [
   ['KG_ERR_CLIENT_ID_INVALID', 2, 1],
   ['KG_ERR_BAD_CREDENTIALS', 4, 1],
   ['KG_ERR_KEY_INACTIVE', 5, 1],
+  ['KG_ERR_KEY_DELETED', 4, 1],
+  ['KG_ERR_SECRET_CHANGED', 4, 1],
   ['KG_ERR_KEY_INVALID', 5, 1],
   ['KG_ERR_DEVICE_UNKNOWN', 5, 1],
   ['KG_ERR_DEVICE_INVALID', 5, 1],

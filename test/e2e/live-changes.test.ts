@@ -246,6 +246,28 @@ describe('missed notifications', () => {
     }
   });
 
+  it('where the server refuses CONFIG, keygate says so once and the backstop still applies changes', async () => {
+    const redis = await startRedisServer(['--rename-command', 'CONFIG', '']);
+    const localPrefix = uniquePrefix();
+    const broker = await startTestBroker({ prefix: localPrefix, redisUrl: redis.url, revalidateMs: 300 });
+    const local = new Seeder(localPrefix, redis.url);
+    try {
+      await local.device('c-1');
+      await local.key('k-c', SECRET);
+      const client = await device(broker, 'c-1', 'k-c');
+      await local.redis.hset(`${localPrefix}key:k-c`, 'status', 'inactive');
+      await closed(client, 3000);
+      const warnings = broker.logs
+        .records()
+        .filter((r) => String(r.msg).startsWith('Redis keyspace notifications cannot be enabled'));
+      expect(warnings).toHaveLength(1);
+    } finally {
+      await local.close();
+      await broker.close();
+      await redis.stop();
+    }
+  });
+
   it('a Redis restarted empty: live sessions are revoked once it is back', async () => {
     const redis = await startRedisServer();
     const localPrefix = uniquePrefix();

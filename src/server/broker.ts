@@ -1,19 +1,22 @@
-import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { createKeygate, type Keygate } from '../keygate.js';
+import { type ListenerAddresses, type Listeners, startListeners } from './listeners.js';
+import { createStorage } from './persistence.js';
 
 export interface RunningBroker {
   readonly broker: Aedes;
   readonly keygate: Keygate;
-  /** The MQTT listener's address (its port is the real one when 0 was asked for). */
+  /** The MQTT TCP listener's address (its port is the real one when 0 was asked for). */
   readonly mqtt: AddressInfo;
+  /** Every listener's address. */
+  readonly listeners: ListenerAddresses;
   close(): Promise<void>;
 }
 
-/** Starts keygate's ready broker: Aedes with keygate's hooks, and the MQTT TCP listener. */
+/** Starts keygate's ready broker: Aedes with keygate's hooks, its storage, and the listeners. */
 export async function startBroker(config: Config, logger: Logger): Promise<RunningBroker> {
   const keygate = createKeygate({
     redis: config.redisUrl,
@@ -26,7 +29,8 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     notifications: config.notifications === 'on',
     revalidateIntervalMs: config.revalidateMs,
   });
-  const broker = await Aedes.createBroker({ ...keygate.hooks });
+  const storage = await createStorage(config, logger);
+  const broker = await Aedes.createBroker({ ...storage.aedesOptions, ...keygate.hooks });
   // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.
   (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
     logger.warn({ err: err.message }, 'broker error'),
@@ -38,35 +42,29 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     logger.debug({ clientId: client?.id, err: err.message }, 'connection error'),
   );
 
-  const server: Server = createServer(broker.handle);
-  server.listen(config.mqttPort, config.mqttHost);
+  let listeners: Listeners;
   try {
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]) => Promise.reject(err)),
-    ]);
+    listeners = await startListeners(broker, config, logger);
   } catch (err) {
     await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await storage.close();
     await keygate.close();
     throw err;
   }
-  const mqtt = server.address() as AddressInfo;
-  logger.info(
-    { host: mqtt.address, port: mqtt.port, topicRoot: config.topicRoot, prefix: config.prefix },
-    'MQTT listener up',
-  );
 
   let closing: Promise<void> | undefined;
   return {
     broker,
     keygate,
-    mqtt,
+    mqtt: listeners.addresses.mqtt,
+    listeners: listeners.addresses,
     close() {
       closing ??= (async () => {
-        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        // broker.close() disconnects every client, which lets the listener finish closing.
+        const listenersClosed = listeners.close();
+        // broker.close() disconnects every client, which lets the listeners finish closing.
         await new Promise<void>((resolve) => broker.close(() => resolve()));
-        await serverClosed;
+        await listenersClosed;
+        await storage.close();
         await keygate.close();
       })();
       return closing;

@@ -185,6 +185,29 @@ function hasWildcard(filter: string): boolean {
 }
 
 /**
+ * Whether `filter` can match a device topic of `deviceId` (`<root>/<id>/<suffix>`, suffix non-empty).
+ * `+` matches an empty level, so `<root>/+/` intersects `<root>/<id>/+/#` yet only matches
+ * `<root>/<id>/`, which is not a device topic.
+ */
+function reachesDeviceTopics(filter: string, root: string, deviceId: string): boolean {
+  if (!filtersIntersect(filter, `${root}/${deviceId}/+/#`)) return false;
+  const levels = filter.split('/');
+  return !(levels.length === 3 && levels[2] === '');
+}
+
+/** Whether a filter's first level can be that of a custom topic (not the root, not `$…`). */
+function firstLevelCanBeCustom(filter: string, root: string): boolean {
+  const slash = filter.indexOf('/');
+  const first = slash < 0 ? filter : filter.slice(0, slash);
+  return first === '+' || first === '#' || (first !== root && !first.startsWith('$'));
+}
+
+/** Whether some custom topic matches both filters. */
+function customFiltersIntersect(a: string, b: string, root: string): boolean {
+  return firstLevelCanBeCustom(a, root) && firstLevelCanBeCustom(b, root) && filtersIntersect(a, b);
+}
+
+/**
  * SUBSCRIBE, per filter. A filter without wildcards is decided like a delivery on that topic. A filter
  * with wildcards is granted when it can match at least one topic the subscriber may receive — and then
  * every delivery through it is checked (`decideDelivery`), so a wildcard never widens the scope.
@@ -201,7 +224,7 @@ export function decideSubscribe(
 
   const { device, key } = principal;
   // Its own topics `<root>/<D>/<at least one level>`.
-  if (filtersIntersect(filter, `${root}/${device.id}/+/#`)) return ALLOW.wildcard;
+  if (reachesDeviceTopics(filter, root, device.id)) return ALLOW.wildcard;
 
   const slash = filter.indexOf('/');
   const first = slash < 0 ? filter : filter.slice(0, slash);
@@ -211,7 +234,7 @@ export function decideSubscribe(
     const secondEnd = slash < 0 ? -1 : filter.indexOf('/', slash + 1);
     const second = slash < 0 ? '' : filter.slice(slash + 1, secondEnd < 0 ? undefined : secondEnd);
     if (isValidIdentifier(second)) {
-      if (controls(principal, second, devices) && filtersIntersect(filter, `${root}/${second}/+/#`)) {
+      if (controls(principal, second, devices) && reachesDeviceTopics(filter, root, second)) {
         return ALLOW.wildcard;
       }
       const seesStateOrCommand =
@@ -229,10 +252,12 @@ export function decideSubscribe(
     case 'all':
       return ALLOW.wildcard;
     case 'allow':
-      return key.subTopics.some((allowed) => filtersIntersect(allowed, filter))
+      return key.subTopics.some((allowed) => customFiltersIntersect(allowed, filter, root))
         ? ALLOW.wildcard
         : DENY.notInAllowList;
     case 'deny':
+      // Refused only when one deny filter covers it whole; a filter that several deny filters cover only
+      // together is granted, and its deliveries are all refused one by one (safe, if not tidy).
       return key.subTopics.some((denied) => filterCovers(denied, filter)) ? DENY.inDenyList : ALLOW.wildcard;
     default:
       return refusal === DENY.nothing ? DENY.customNone : refusal;

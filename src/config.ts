@@ -1,6 +1,8 @@
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import { KeygateError } from './errors.js';
 import { isReservedTopic, isValidTopicName } from './policy/topics.js';
@@ -11,6 +13,13 @@ import { isReservedTopic, isValidTopicName } from './policy/topics.js';
  * value stops the process with one line naming the setting and what it accepts.
  */
 const port = z.coerce.number().int().min(0).max(65535);
+// A listener that is off unless set: unset, empty or `off` = off; else a port (0 = any free port).
+const optionalPort = z.preprocess(
+  (value) => (value === '' || value === 'off' || value === null ? undefined : value),
+  z.coerce.number('a port number (0-65535) or off').int().min(0).max(65535).optional(),
+);
+// A path to a PEM file; readability and contents are checked after parsing (checkTransports).
+const pemFile = z.string().min(1).optional();
 const positiveMs = z.coerce.number().int().min(1).max(600_000);
 // A single topic level that is neither reserved (`$`) nor a wildcard: devices publish below it.
 const topicLevel = z
@@ -29,9 +38,20 @@ export const settings = {
   },
   prefix: { env: 'KEYGATE_PREFIX', schema: z.string().max(64), default: 'keygate:' },
   topicRoot: { env: 'KEYGATE_TOPIC_ROOT', schema: topicLevel, default: 'losant' },
-  persistence: { env: 'KEYGATE_PERSISTENCE', schema: z.enum(['memory']), default: 'memory' },
+  persistence: { env: 'KEYGATE_PERSISTENCE', schema: z.enum(['redis', 'memory']), default: 'redis' },
   mqttHost: { env: 'MQTT_HOST', schema: z.string().min(1), default: '0.0.0.0' },
   mqttPort: { env: 'MQTT_PORT', schema: port, default: 1883 },
+  // TLS: MQTT over TLS on mqttsPort (and secure WebSocket when wssPort is set) once a certificate and its
+  // key are given; with a CA, clients must present a certificate it signed.
+  mqttsPort: { env: 'MQTTS_PORT', schema: port, default: 8883 },
+  tlsCertFile: { env: 'TLS_CERT_FILE', schema: pemFile, default: undefined },
+  tlsKeyFile: { env: 'TLS_KEY_FILE', schema: pemFile, default: undefined },
+  tlsCaFile: { env: 'TLS_CA_FILE', schema: pemFile, default: undefined },
+  // MQTT over WebSocket (path /mqtt): off unless a port is given.
+  wsPort: { env: 'WS_PORT', schema: optionalPort, default: undefined },
+  wssPort: { env: 'WSS_PORT', schema: optionalPort, default: undefined },
+  // /healthz, /readyz and /metrics.
+  httpPort: { env: 'HTTP_PORT', schema: port, default: 9102 },
   logLevel: {
     env: 'LOG_LEVEL',
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -98,16 +118,88 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     explicit,
   );
   const config: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
   for (const [field, setting] of Object.entries(settings)) {
     const fromEnv = env[setting.env];
     const raw = fromEnv !== undefined && fromEnv !== '' ? fromEnv : (file[field] ?? setting.default);
+    const source = fromEnv !== undefined && fromEnv !== '' ? setting.env : `"${field}" in the config file`;
+    const explicit = (fromEnv !== undefined && fromEnv !== '') || (file[field] ?? undefined) !== undefined;
+    if (explicit) sources.set(field, source);
     const result = (setting.schema as z.ZodType).safeParse(raw);
     if (!result.success) {
-      const source = fromEnv !== undefined && fromEnv !== '' ? setting.env : `"${field}" in the config file`;
       const why = result.error.issues[0]?.message ?? 'invalid';
       throw new KeygateError('KG_ERR_CONFIG_INVALID', `${source}: ${why}`);
     }
     config[field] = result.data;
   }
+  checkTransports(config as Config, sources, cwd);
   return config as Config;
+}
+
+/**
+ * Cross-setting checks of the listeners: the TLS files come as a pair, are readable and hold a usable
+ * certificate and key; a TLS listener set explicitly needs them; two listeners never share a port.
+ * Resolves the TLS file paths against `cwd`. `sources` names where each explicitly set field came from.
+ */
+function checkTransports(config: Config, sources: Map<string, string>, cwd: string): void {
+  const fail = (field: string, why: string): never => {
+    const source = sources.get(field) ?? settings[field as keyof Settings].env;
+    throw new KeygateError('KG_ERR_CONFIG_INVALID', `${source}: ${why}`);
+  };
+  const pem: Partial<Record<'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile', string>> = {};
+  for (const field of ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const) {
+    const path = config[field];
+    if (path === undefined) continue;
+    config[field] = resolve(cwd, path);
+    try {
+      pem[field] = readFileSync(config[field] as string, 'utf8');
+    } catch (err) {
+      fail(field, `cannot read ${config[field]} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+  }
+  const tls = pem.tlsCertFile !== undefined || pem.tlsKeyFile !== undefined;
+  if (tls) {
+    if (pem.tlsCertFile === undefined) fail('tlsKeyFile', 'needs TLS_CERT_FILE (the certificate) too');
+    if (pem.tlsKeyFile === undefined) fail('tlsCertFile', 'needs TLS_KEY_FILE (its private key) too');
+    try {
+      new X509Certificate(pem.tlsCertFile as string);
+    } catch {
+      fail('tlsCertFile', `${config.tlsCertFile} does not hold a PEM certificate`);
+    }
+    try {
+      createSecureContext({ cert: pem.tlsCertFile, key: pem.tlsKeyFile });
+    } catch (err) {
+      fail(
+        'tlsKeyFile',
+        `${config.tlsKeyFile} is not the private key of TLS_CERT_FILE (${(err as Error).message})`,
+      );
+    }
+  } else {
+    if (pem.tlsCaFile !== undefined) fail('tlsCaFile', 'needs TLS_CERT_FILE and TLS_KEY_FILE too');
+    if (sources.has('mqttsPort')) fail('mqttsPort', 'needs TLS_CERT_FILE and TLS_KEY_FILE');
+    if (config.wssPort !== undefined) fail('wssPort', 'needs TLS_CERT_FILE and TLS_KEY_FILE');
+  }
+  if (pem.tlsCaFile !== undefined) {
+    try {
+      createSecureContext({ ca: pem.tlsCaFile });
+      new X509Certificate(pem.tlsCaFile);
+    } catch {
+      fail('tlsCaFile', `${config.tlsCaFile} does not hold a PEM CA certificate`);
+    }
+  }
+  const ports: [field: keyof Config, port: number | undefined][] = [
+    ['mqttPort', config.mqttPort],
+    ['mqttsPort', tls ? config.mqttsPort : undefined],
+    ['wsPort', config.wsPort],
+    ['wssPort', config.wssPort],
+    ['httpPort', config.httpPort],
+  ];
+  const taken = new Map<number, string>();
+  for (const [field, port] of ports) {
+    if (port === undefined || port === 0) continue;
+    const other = taken.get(port);
+    if (other !== undefined)
+      fail(field, `port ${port} is already ${settings[other as keyof Settings].env}'s`);
+    taken.set(port, field);
+  }
 }

@@ -14,13 +14,19 @@ export const ConnackCode = {
 } as const;
 export type ConnackCode = (typeof ConnackCode)[keyof typeof ConnackCode];
 
-/** sysexits(3) codes used by the CLI and the server when they refuse to start. */
+/**
+ * Process exit codes: sysexits(3) codes used by the CLI and the server when they refuse to start, plus
+ * REFUSED, the answer of `keygate explain` when the device would be refused (not an error).
+ */
 export const ExitCode = {
   OK: 0,
   FAILURE: 1,
+  REFUSED: 2,
   USAGE: 64,
   DATA: 65,
+  NOT_FOUND: 67,
   UNAVAILABLE: 69,
+  CANT_CREATE: 73,
   CONFIG: 78,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -99,6 +105,14 @@ export const errorCatalogue = {
   KG_ERR_USAGE: { message: 'invalid command-line input', exit: ExitCode.USAGE },
   KG_ERR_SECRET_UNUSABLE: { message: 'unusable secret', exit: ExitCode.DATA },
   KG_ERR_REDIS_UNREACHABLE: { message: 'cannot reach Redis', exit: ExitCode.UNAVAILABLE },
+  // The admin CLI (keys, devices, import, explain)
+  KG_ERR_INVALID_INPUT: { message: 'invalid input', exit: ExitCode.DATA },
+  KG_ERR_IMPORT_INVALID: { message: 'import file has errors, nothing was imported', exit: ExitCode.DATA },
+  KG_ERR_RECORD_MALFORMED: { message: 'record in Redis is malformed', exit: ExitCode.DATA },
+  KG_ERR_KEY_NOT_FOUND: { message: 'no such access key', exit: ExitCode.NOT_FOUND },
+  KG_ERR_DEVICE_NOT_FOUND: { message: 'no such device', exit: ExitCode.NOT_FOUND },
+  KG_ERR_KEY_EXISTS: { message: 'access key already exists', exit: ExitCode.CANT_CREATE },
+  KG_ERR_DEVICE_EXISTS: { message: 'device already exists', exit: ExitCode.CANT_CREATE },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

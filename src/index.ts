@@ -8,4 +8,12 @@ export {
   type KeygateHooks,
   type KeygateOptions,
 } from './keygate.js';
+export {
+  createMetrics,
+  type KeygateMetrics,
+  noMetrics,
+  PrometheusMetrics,
+  type RefusalReason,
+  type VerificationResult,
+} from './metrics.js';
 export { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';

@@ -12,6 +12,7 @@ import { DeliveryGuard } from './hooks/delivery-guard.js';
 import { LiveSessions } from './hooks/live-sessions.js';
 import { createPreConnect } from './hooks/pre-connect.js';
 import { SessionRegistry } from './hooks/sessions.js';
+import { type KeygateMetrics, noMetrics } from './metrics.js';
 import { ChangeFeed } from './store/change-feed.js';
 import { DeviceDirectory, loadDirectory } from './store/device-directory.js';
 import { KeyStore } from './store/key-store.js';
@@ -49,6 +50,8 @@ export interface KeygateOptions {
   notifications?: boolean;
   /** Period of the full re-validation of live sessions against Redis, in ms. Default 15000. */
   revalidateIntervalMs?: number;
+  /** Where to count CONNECTs, refusals, verifications, revocations... (`createMetrics()`). Default: nowhere. */
+  metrics?: KeygateMetrics;
 }
 
 /** The Aedes hooks keygate provides: spread them into `Aedes.createBroker({ ... })`. */
@@ -71,6 +74,7 @@ export interface Keygate {
 /** Creates keygate's hooks for an Aedes broker, backed by the Redis key store. */
 export function createKeygate(options: KeygateOptions): Keygate {
   const logger = options.logger ?? pino({ level: 'silent' });
+  const metrics = options.metrics ?? noMetrics;
   const ownsRedis = typeof options.redis === 'string';
   const redis =
     typeof options.redis === 'string'
@@ -87,6 +91,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
   const verifier = new SecretVerifier({
     threads: options.bcryptThreads,
     maxQueue: options.maxQueuedVerifications,
+    metrics,
   });
   const sessions = new SessionRegistry();
   const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
@@ -98,18 +103,21 @@ export function createKeygate(options: KeygateOptions): Keygate {
     topicRoot,
     timeoutMs,
     logger,
+    metrics,
   };
 
   // Changes in Redis reach live sessions: at once through keyspace notifications, and with a bounded
   // delay through the periodic re-validation (which also reloads every device into memory). A
   // (re)connection to Redis means notifications may have been missed: re-validate everything then.
-  const live = new LiveSessions({ sessions, store, directory, logger });
+  const live = new LiveSessions({ sessions, store, directory, logger, metrics });
   let revalidating: Promise<void> | undefined;
   const revalidateAll = (): void => {
     revalidating ??= live.revalidateAll().finally(() => {
       revalidating = undefined;
     });
   };
+  const countRedisError = (): void => metrics.redisError();
+  redis.on('error', countRedisError);
   if (redis.status === 'ready') void loadDirectory(directory, logger);
   redis.on('ready', revalidateAll);
   const timer = setInterval(revalidateAll, options.revalidateIntervalMs ?? 15_000);
@@ -132,6 +140,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       topicRoot,
       timeoutMs,
       logger,
+      metrics,
     }),
     authorizePublish: createAuthorizePublish(authorizeDeps),
     authorizeSubscribe: createAuthorizeSubscribe(authorizeDeps),
@@ -146,6 +155,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       closing ??= (async () => {
         clearInterval(timer);
         redis.off('ready', revalidateAll);
+        redis.off('error', countRedisError);
         await feed?.close();
         await revalidating;
         await verifier.close();

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { KeygateError } from '../errors.js';
+import { type KeygateMetrics, noMetrics } from '../metrics.js';
 
 /**
  * A bcrypt hash of a random string nobody knows, at cost 10 (the CLI's default): verifying against it
@@ -14,6 +15,8 @@ export interface SecretVerifierOptions {
   threads?: number;
   /** Verifications allowed to wait for a thread; past that, CONNECTs get CONNACK 3 at once. */
   maxQueue?: number;
+  /** Counts verifications and their duration. */
+  metrics?: KeygateMetrics;
 }
 
 /**
@@ -22,8 +25,10 @@ export interface SecretVerifierOptions {
  */
 export class SecretVerifier {
   private readonly pool: Piscina;
+  private readonly metrics: KeygateMetrics;
 
   constructor(options: SecretVerifierOptions = {}) {
+    this.metrics = options.metrics ?? noMetrics;
     const threads = options.threads ?? availableParallelism();
     this.pool = new Piscina({
       filename: new URL('./bcrypt-worker.cjs', import.meta.url).href,
@@ -40,13 +45,17 @@ export class SecretVerifier {
    */
   async verify(secret: string, hash: string | undefined): Promise<boolean> {
     let matched: boolean;
+    const started = performance.now();
     try {
       matched = (await this.pool.run({ secret, hash: hash ?? DUMMY_HASH })) === true;
     } catch (err) {
+      this.metrics.verification('error', (performance.now() - started) / 1000);
       if (err instanceof Error && /queue/i.test(err.message)) throw new KeygateError('KG_ERR_OVERLOADED');
       throw err;
     }
-    return matched && hash !== undefined;
+    const ok = matched && hash !== undefined;
+    this.metrics.verification(ok ? 'match' : 'mismatch', (performance.now() - started) / 1000);
+    return ok;
   }
 
   async close(): Promise<void> {

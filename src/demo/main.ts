@@ -143,8 +143,9 @@ Press Ctrl-C to stop.
 async function main(): Promise<void> {
   let config: Config;
   try {
-    // The demo listens on loopback unless MQTT_HOST says otherwise: it prints its secret in clear.
-    config = loadConfig({ MQTT_HOST: '127.0.0.1', ...process.env });
+    // The demo listens on loopback unless MQTT_HOST says otherwise (it prints its secret in clear), and
+    // its HTTP endpoints on any free port unless HTTP_PORT says otherwise.
+    config = loadConfig({ MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', ...process.env });
   } catch (err) {
     fail((err as Error).message, isKeygateError(err) ? err.exitCode : ExitCode.CONFIG);
   }

@@ -2,7 +2,8 @@ import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { fingerprintSecretHash } from '../crypto/fingerprint.js';
 import type { SecretVerifier } from '../crypto/secret-verifier.js';
-import { KeygateError, toKeygateError } from '../errors.js';
+import { ConnackCode, KeygateError, toKeygateError } from '../errors.js';
+import type { KeygateMetrics } from '../metrics.js';
 import { decidePublish } from '../policy/authorization.js';
 import { connectRight } from '../policy/connect-right.js';
 import { isValidIdentifier } from '../policy/identifiers.js';
@@ -24,6 +25,8 @@ export interface AuthenticateDeps {
   readonly topicRoot: string;
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /** Counts CONNECTs by return code; default: nowhere. */
+  readonly metrics?: KeygateMetrics;
 }
 
 interface ConnectRequest {
@@ -104,6 +107,7 @@ export function createAuthenticate(deps: AuthenticateDeps) {
       (err, session) => {
         if (err !== null || session === null) {
           const refusal = toKeygateError(err);
+          deps.metrics?.connect(refusal.returnCode ?? ConnackCode.SERVER_UNAVAILABLE);
           logger.info(
             {
               deviceId: isValidIdentifier(clientId) ? clientId : '(invalid)',
@@ -118,6 +122,7 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           return;
         }
         sessions.open(client, session);
+        deps.metrics?.connect(ConnackCode.ACCEPTED);
         logger.debug(
           { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
           'CONNECT accepted',

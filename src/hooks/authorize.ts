@@ -1,6 +1,7 @@
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { KeygateError, toKeygateError } from '../errors.js';
+import type { KeygateMetrics, RefusalReason } from '../metrics.js';
 import { type Decision, decidePublish, decideSubscribe } from '../policy/authorization.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import { bridge } from './bridge.js';
@@ -16,6 +17,7 @@ export interface AuthorizeDeps {
   readonly topicRoot: string;
   readonly timeoutMs: number;
   readonly logger: Logger;
+  readonly metrics: KeygateMetrics;
 }
 
 const NO_SESSION: Decision = Object.freeze({ allowed: false, rule: 'not-controlled' });
@@ -24,10 +26,12 @@ function logRefusal(
   deps: AuthorizeDeps,
   client: Client | null,
   session: Session | undefined,
+  action: 'publish' | 'subscribe',
   what: string,
   topic: string,
-  rule: string,
+  rule: RefusalReason,
 ): void {
+  deps.metrics.refused(action, session === undefined ? 'no-session' : rule);
   deps.logger.info(
     {
       deviceId: session?.deviceId,
@@ -59,7 +63,7 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
     if (session?.revoked) {
       // A revoked session fires no will (SPEC section 3), and its stored will goes too.
       forgetWill(client);
-      logRefusal(deps, client, session, 'PUBLISH refused: session revoked', topic, 'revoked');
+      logRefusal(deps, client, session, 'publish', 'PUBLISH refused: session revoked', topic, 'revoked');
       callback(new KeygateError('KG_ERR_PUBLISH_DENIED', 'revoked'));
       return;
     }
@@ -75,7 +79,7 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
           return;
         }
         const rule = decision?.rule ?? (err as KeygateError).code;
-        logRefusal(deps, client, session, 'PUBLISH refused: closing the connection', topic, rule);
+        logRefusal(deps, client, session, 'publish', 'PUBLISH refused: closing the connection', topic, rule);
         callback(
           err ??
             new KeygateError(rule === 'invalid' ? 'KG_ERR_TOPIC_INVALID' : 'KG_ERR_PUBLISH_DENIED', rule),
@@ -123,7 +127,7 @@ export function createAuthorizeSubscribe(deps: AuthorizeDeps) {
           return;
         }
         const rule = decision?.rule ?? toKeygateError(err).code;
-        logRefusal(deps, client, session, 'SUBSCRIBE refused: SUBACK 0x80', filter, rule);
+        logRefusal(deps, client, session, 'subscribe', 'SUBSCRIBE refused: SUBACK 0x80', filter, rule);
         // null: return code 0x80 for this filter [MQTT-3.9.3-2]; the connection stays open. A refusal
         // because Redis failed is a refusal too (fail closed), never an error that would drop the client.
         callback(null, null);
@@ -145,10 +149,15 @@ export function createAuthorizeSubscribe(deps: AuthorizeDeps) {
  * subscribed to one by one get through, whatever wildcard brought them. Memory only: no Redis, and no
  * allocation in the steady state (see DeliveryGuard).
  */
-export function createAuthorizeForward({ sessions, guard }: Pick<AuthorizeDeps, 'sessions' | 'guard'>) {
+export function createAuthorizeForward({
+  sessions,
+  guard,
+  metrics,
+}: Pick<AuthorizeDeps, 'sessions' | 'guard' | 'metrics'>) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
     const session = sessions.get(client);
-    if (session === undefined) return null;
-    return guard.allows(session, packet.topic) ? packet : null;
+    if (session !== undefined && guard.allows(session, packet.topic)) return packet;
+    metrics.deliveryFiltered();
+    return null;
   };
 }

@@ -1,8 +1,20 @@
 import type { Client } from 'aedes';
 
-/** The peer's address as `host:port`, for logs. */
+interface Peer {
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+}
+
+/**
+ * The peer's address as `host:port`, for logs. Over TCP and TLS the connection is the socket itself; over
+ * WebSocket it is a stream wrapping the socket, which is found on the HTTP upgrade request aedes keeps as
+ * `client.req`. (Forwarding headers such as X-Forwarded-For are not trusted: any client can set them.)
+ */
 export function clientAddress(client: Client | null): string | undefined {
-  const conn = client?.conn as { remoteAddress?: string; remotePort?: number } | undefined;
-  if (conn?.remoteAddress === undefined) return undefined;
-  return conn.remotePort === undefined ? conn.remoteAddress : `${conn.remoteAddress}:${conn.remotePort}`;
+  if (client === null || client === undefined) return undefined;
+  const conn = client.conn as Peer | undefined;
+  const peer: Peer | undefined =
+    conn?.remoteAddress !== undefined ? conn : (client.req?.socket as Peer | undefined);
+  if (peer?.remoteAddress === undefined) return undefined;
+  return peer.remotePort === undefined ? peer.remoteAddress : `${peer.remoteAddress}:${peer.remotePort}`;
 }

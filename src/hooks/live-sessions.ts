@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { fingerprintSecretHash } from '../crypto/fingerprint.js';
 import type { ErrorCode } from '../errors.js';
 import { errorCatalogue } from '../errors.js';
+import type { KeygateMetrics } from '../metrics.js';
 import { connectRight, type DeviceRead } from '../policy/connect-right.js';
 import type { KeyRecord } from '../policy/model.js';
 import type { Parsed } from '../policy/tags.js';
@@ -16,6 +17,7 @@ export interface LiveSessionsDeps {
   readonly store: KeyStore;
   readonly directory: DeviceDirectory;
   readonly logger: Logger;
+  readonly metrics: KeygateMetrics;
 }
 
 /** Keys re-read at once during a full re-validation. */
@@ -33,6 +35,7 @@ export class LiveSessions {
 
   /** An access key changed (or was deleted): re-check every session that uses it. */
   async keyChanged(accessKey: string): Promise<void> {
+    const learntAt = performance.now();
     const clients = this.deps.sessions.withKey(accessKey);
     if (clients.length === 0) return;
     let key: KeyLookup;
@@ -45,18 +48,19 @@ export class LiveSessions {
       );
       return;
     }
-    for (const client of clients) this.recheck(client, key);
+    for (const client of clients) this.recheck(client, key, learntAt);
   }
 
   /** A device changed (or was deleted): refresh it, re-check its own session; others re-decide lazily. */
   async deviceChanged(deviceId: string): Promise<void> {
+    const learntAt = performance.now();
     try {
       await this.deps.directory.refresh(deviceId);
     } catch (err) {
       this.deps.logger.warn({ deviceId, err: (err as Error).message }, 'cannot re-read a changed device now');
       return;
     }
-    for (const client of this.deps.sessions.withDevice(deviceId)) this.recheck(client, undefined);
+    for (const client of this.deps.sessions.withDevice(deviceId)) this.recheck(client, undefined, learntAt);
   }
 
   /** Everything, from Redis: after a reconnect (missed notifications) and periodically as the backstop. */
@@ -77,19 +81,20 @@ export class LiveSessions {
 
   /**
    * Re-decides one session. `key` is the freshly read key, or undefined when only the device changed
-   * (the session's key record still stands).
+   * (the session's key record still stands). `learntAt`: when keygate learnt of the change
+   * (performance.now()), for the revocation latency metric.
    */
-  private recheck(client: Client, key: KeyLookup | undefined): void {
+  private recheck(client: Client, key: KeyLookup | undefined, learntAt: number): void {
     const session = this.deps.sessions.get(client);
     if (session === undefined || session.revoked) return;
     let keyRecord: Parsed<KeyRecord> = { ok: true, value: session.principal.key };
     if (key !== undefined) {
       if (key.secretHash === undefined) {
-        this.revoke(client, session, 'KG_ERR_KEY_DELETED');
+        this.revoke(client, session, 'KG_ERR_KEY_DELETED', learntAt);
         return;
       }
       if (fingerprintSecretHash(key.secretHash) !== session.secretFingerprint) {
-        this.revoke(client, session, 'KG_ERR_SECRET_CHANGED');
+        this.revoke(client, session, 'KG_ERR_SECRET_CHANGED', learntAt);
         return;
       }
       keyRecord = key.record;
@@ -99,7 +104,7 @@ export class LiveSessions {
       record === undefined ? { found: false } : { found: true, device: { ok: true, value: record } };
     const right = connectRight(keyRecord, device);
     if (!right.ok) {
-      this.revoke(client, session, right.code);
+      this.revoke(client, session, right.code, learntAt);
       return;
     }
     if (
@@ -112,7 +117,7 @@ export class LiveSessions {
   }
 
   /** Disconnects a session whose right to connect is gone. Its will is refused (see authorizePublish). */
-  private revoke(client: Client, session: Session, code: ErrorCode): void {
+  private revoke(client: Client, session: Session, code: ErrorCode, learntAt: number): void {
     session.revoked = true;
     this.deps.logger.info(
       {
@@ -124,5 +129,6 @@ export class LiveSessions {
       `session revoked: ${errorCatalogue[code].message}; disconnecting`,
     );
     client.close();
+    this.deps.metrics.revocation(code, (performance.now() - learntAt) / 1000);
   }
 }

@@ -2,7 +2,10 @@ import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { KeygateError } from '../errors.js';
 import { createKeygate, type Keygate } from '../keygate.js';
+import { createMetrics, type PrometheusMetrics } from '../metrics.js';
+import { type HttpEndpoints, type Readiness, startHttpEndpoints } from './http.js';
 import { type ListenerAddresses, type Listeners, startListeners } from './listeners.js';
 import { createStorage } from './persistence.js';
 
@@ -11,13 +14,27 @@ export interface RunningBroker {
   readonly keygate: Keygate;
   /** The MQTT TCP listener's address (its port is the real one when 0 was asked for). */
   readonly mqtt: AddressInfo;
-  /** Every listener's address. */
+  /** Every MQTT listener's address. */
   readonly listeners: ListenerAddresses;
+  /** The HTTP endpoints' address (/healthz, /readyz, /metrics on HTTP_PORT). */
+  readonly http: AddressInfo;
+  readonly metrics: PrometheusMetrics;
+  /** What /readyz answers. */
+  readiness(): Readiness;
+  /**
+   * Graceful shutdown: /readyz turns 503, the MQTT listeners stop accepting, every client is closed, then
+   * the storage and keygate, and the HTTP endpoints last.
+   */
   close(): Promise<void>;
+}
+
+function closeBroker(broker: Aedes): Promise<void> {
+  return new Promise((resolve) => broker.close(() => resolve()));
 }
 
 /** Starts keygate's ready broker: Aedes with keygate's hooks, its storage, and the listeners. */
 export async function startBroker(config: Config, logger: Logger): Promise<RunningBroker> {
+  const metrics = createMetrics();
   const keygate = createKeygate({
     redis: config.redisUrl,
     prefix: config.prefix,
@@ -28,44 +45,107 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     bcryptThreads: config.bcryptThreads,
     notifications: config.notifications === 'on',
     revalidateIntervalMs: config.revalidateMs,
+    metrics,
   });
   const storage = await createStorage(config, logger);
-  const broker = await Aedes.createBroker({ ...storage.aedesOptions, ...keygate.hooks });
-  // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.
-  (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
-    logger.warn({ err: err.message }, 'broker error'),
-  );
-  broker.on('clientError', (client, err) =>
-    logger.debug({ clientId: client?.id, err: err.message }, 'client error'),
-  );
-  broker.on('connectionError', (client, err) =>
-    logger.debug({ clientId: client?.id, err: err.message }, 'connection error'),
-  );
+  // Until the real broker is up (with the Redis persistence, Aedes waits for Redis to load the stored
+  // subscriptions), a stand-in answers every CONNECT with CONNACK 3: the listeners are up at once and a
+  // device learns "server unavailable" rather than finding nothing listening.
+  const standIn = await Aedes.createBroker({
+    authenticate: (_client, _username, _password, done) =>
+      done(new KeygateError('KG_ERR_STORE_UNAVAILABLE', 'broker starting') as never, null),
+  });
+  let current: Aedes = standIn;
+  const dispatcher = { handle: (conn: never, req: never) => current.handle(conn, req) } as unknown as Aedes;
+  metrics.countConnectedClients(() => current.connectedClients);
 
-  let listeners: Listeners;
+  let real: Aedes | undefined;
+  let closing: Promise<void> | undefined;
+  let listeners: Listeners | undefined;
+  const readiness = (): Readiness => {
+    if (closing !== undefined) return { ready: false, reason: 'shutting down' };
+    if (listeners === undefined) return { ready: false, reason: 'listeners starting' };
+    if (keygate.redis.status !== 'ready') {
+      return { ready: false, reason: `Redis not reachable (connection ${keygate.redis.status})` };
+    }
+    if (real === undefined) return { ready: false, reason: 'broker starting (loading its persistence)' };
+    return { ready: true };
+  };
+  let http: HttpEndpoints | undefined;
   try {
-    listeners = await startListeners(broker, config, logger);
+    // HTTP first (/readyz says "listeners starting" meanwhile): the MQTT listeners come up last, right
+    // before the real broker starts.
+    http = await startHttpEndpoints({
+      host: config.mqttHost,
+      port: config.httpPort,
+      metrics,
+      readiness,
+      logger,
+    });
+    listeners = await startListeners(dispatcher, config, logger);
   } catch (err) {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    const listenersClosed = listeners?.close();
+    await closeBroker(standIn);
+    listeners?.dropConnections();
+    await listenersClosed;
+    await http?.close();
     await storage.close();
     await keygate.close();
     throw err;
   }
+  const up = listeners;
+  const endpoints = http;
+  const realReady = Aedes.createBroker({ ...storage.aedesOptions, ...keygate.hooks }).then((broker) => {
+    // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.
+    (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
+      logger.warn({ err: err.message }, 'broker error'),
+    );
+    broker.on('clientError', (client, err) =>
+      logger.debug({ clientId: client?.id, err: err.message }, 'client error'),
+    );
+    broker.on('connectionError', (client, err) =>
+      logger.debug({ clientId: client?.id, err: err.message }, 'connection error'),
+    );
+    if (closing !== undefined) {
+      // Shut down while it was starting: it never serves.
+      void closeBroker(broker);
+      return broker;
+    }
+    real = broker;
+    current = broker;
+    logger.info({ persistence: config.persistence }, 'broker ready');
+    return broker;
+  });
+  realReady.catch((err: Error) => logger.error({ err: err.message }, 'the broker could not start'));
+  // Wait a little for it (immediate in memory, one Redis round trip otherwise); past that, start anyway.
+  await Promise.race([realReady, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+  if (real === undefined)
+    logger.warn('broker not ready yet (waiting for Redis): CONNECTs get CONNACK 3 meanwhile');
 
-  let closing: Promise<void> | undefined;
   return {
-    broker,
+    get broker() {
+      return current;
+    },
     keygate,
-    mqtt: listeners.addresses.mqtt,
-    listeners: listeners.addresses,
+    mqtt: up.addresses.mqtt,
+    listeners: up.addresses,
+    http: endpoints.address,
+    metrics,
+    readiness,
     close() {
       closing ??= (async () => {
-        const listenersClosed = listeners.close();
-        // broker.close() disconnects every client, which lets the listeners finish closing.
-        await new Promise<void>((resolve) => broker.close(() => resolve()));
+        // Stop accepting at once; /readyz already answers 503, so a load balancer stops sending clients.
+        const listenersClosed = up.close();
+        // broker.close() disconnects every client, which lets the listeners finish closing; connections
+        // that never completed a CONNECT (the broker does not know them) are dropped next.
+        await closeBroker(standIn);
+        if (real !== undefined) await closeBroker(real);
+        up.dropConnections();
         await listenersClosed;
         await storage.close();
         await keygate.close();
+        // Last: /readyz and /metrics keep answering while the broker drains.
+        await endpoints.close();
       })();
       return closing;
     },

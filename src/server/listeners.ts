@@ -1,40 +1,218 @@
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
+
+/** The one path MQTT over WebSocket is served on (what mqtt.js, Paho and MQTT.js-based apps use). */
+export const WEBSOCKET_PATH = '/mqtt';
 
 /** The addresses of the listeners that are up (ports are the real ones when 0 was asked for). */
 export interface ListenerAddresses {
+  /** MQTT over TCP (always on). */
   readonly mqtt: AddressInfo;
+  /** MQTT over TLS: on when TLS_CERT_FILE and TLS_KEY_FILE are set. */
+  readonly mqtts?: AddressInfo;
+  /** MQTT over WebSocket on /mqtt: on when WS_PORT is set. */
+  readonly ws?: AddressInfo;
+  /** MQTT over secure WebSocket on /mqtt: on when WSS_PORT is set (with the TLS files). */
+  readonly wss?: AddressInfo;
 }
 
 export interface Listeners {
   readonly addresses: ListenerAddresses;
-  /** Stops accepting connections; resolves when every listener has closed (after the broker closed its clients). */
+  /**
+   * Stops accepting connections at once; resolves when every listener has closed, i.e. once the broker
+   * has closed its clients and `dropConnections()` the rest.
+   */
   close(): Promise<void>;
+  /** Destroys the connections the broker does not know of (no CONNECT yet, or still authenticating). */
+  dropConnections(): void;
 }
 
-async function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+/**
+ * Listens on `host:port`. A failure (port in use, address not available...) keeps its `code` and names the
+ * setting in its message.
+ */
+export async function listen(
+  server: Server,
+  port: number,
+  host: string,
+  setting: string,
+): Promise<AddressInfo> {
   server.listen(port, host);
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      once(server, 'error').then(([err]) => Promise.reject(err)),
+    ]);
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    error.message = `${setting}: cannot listen on ${host}:${port} (${error.code ?? error.message})`;
+    throw error;
+  }
   return server.address() as AddressInfo;
 }
 
-/** Starts the MQTT listeners in front of `broker`. */
-export async function startListeners(broker: Aedes, config: Config, logger: Logger): Promise<Listeners> {
-  const tcp = createServer(broker.handle);
-  const mqtt = await listen(tcp, config.mqttPort, config.mqttHost);
-  logger.info(
-    { host: mqtt.address, port: mqtt.port, topicRoot: config.topicRoot, prefix: config.prefix },
-    'MQTT listener up',
-  );
-  const servers = [tcp];
+/** Certificate, key and (optionally) the CA client certificates must chain to. */
+function tlsOptions(config: Config): TlsOptions {
+  const ca = config.tlsCaFile === undefined ? undefined : readFileSync(config.tlsCaFile);
   return {
-    addresses: { mqtt },
-    close: () =>
-      Promise.all(
-        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
-      ).then(() => {}),
+    cert: readFileSync(config.tlsCertFile as string),
+    key: readFileSync(config.tlsKeyFile as string),
+    // With a CA: clients must present a certificate it signed, or the handshake fails.
+    ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
   };
+}
+
+/** Answers an upgrade (or a request) that is not MQTT over WebSocket on /mqtt, and closes the socket. */
+function refuseUpgrade(socket: Duplex, status: 404 | 503, reason: string): void {
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${reason.length}\r\n\r\n${reason}`,
+    );
+  }
+  socket.destroy();
+}
+
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/**
+ * An HTTP(S) server that only upgrades `GET /mqtt` to a WebSocket carrying MQTT; anything else is a 404.
+ * Authentication and authorization are the broker's, as on every transport.
+ */
+function webSocketServer(
+  broker: Aedes,
+  server: HttpServer,
+  logger: Logger,
+  transport: string,
+  isClosing: () => boolean,
+): WebSocketServer {
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+  wss.on('error', (err) => logger.warn({ transport, err: err.message }, 'WebSocket server error'));
+  server.on('request', (_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' });
+    res.end(`MQTT over WebSocket is on ${WEBSOCKET_PATH}\n`);
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isClosing()) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    if (pathOf(req) !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'Not Found');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => logger.debug({ transport, err: err.message }, 'WebSocket error'));
+      // aedes keeps `req` as client.req: the client's address is found there (client-address.ts).
+      broker.handle(createWebSocketStream(ws), req);
+    });
+  });
+  return wss;
+}
+
+/**
+ * Starts the MQTT listeners in front of `broker`, all on MQTT_HOST: TCP always; TLS when a certificate is
+ * configured; WebSocket and secure WebSocket when their ports are set. Every transport goes through
+ * `broker.handle`, hence through the same authentication and authorization.
+ */
+export async function startListeners(broker: Aedes, config: Config, logger: Logger): Promise<Listeners> {
+  const servers: Server[] = [];
+  const sockets = new Set<Socket>();
+  const webSockets: WebSocketServer[] = [];
+  let closing = false;
+  const track = (server: Server): void => {
+    servers.push(server);
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+  };
+  const closeAll = (): Promise<void> => {
+    closing = true;
+    for (const wss of webSockets) wss.close();
+    return Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server.listening) return resolve();
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => {});
+  };
+  const host = config.mqttHost;
+  const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined;
+
+  try {
+    const tcp = createServer(broker.handle);
+    track(tcp);
+    const mqtt = await listen(tcp, config.mqttPort, host, 'MQTT_PORT');
+    logger.info(
+      { host: mqtt.address, port: mqtt.port, topicRoot: config.topicRoot, prefix: config.prefix },
+      'MQTT listener up',
+    );
+
+    let mqtts: AddressInfo | undefined;
+    if (tls) {
+      const server = createTlsServer(tlsOptions(config), broker.handle);
+      server.on('tlsClientError', (err) =>
+        logger.debug({ transport: 'mqtts', err: err.message }, 'TLS error'),
+      );
+      track(server);
+      mqtts = await listen(server, config.mqttsPort, host, 'MQTTS_PORT');
+      logger.info(
+        { host: mqtts.address, port: mqtts.port, clientCertificates: config.tlsCaFile !== undefined },
+        'MQTT over TLS listener up',
+      );
+    }
+
+    let ws: AddressInfo | undefined;
+    if (config.wsPort !== undefined) {
+      const server = createHttpServer();
+      webSockets.push(webSocketServer(broker, server, logger, 'ws', () => closing));
+      track(server);
+      ws = await listen(server, config.wsPort, host, 'WS_PORT');
+      logger.info(
+        { host: ws.address, port: ws.port, path: WEBSOCKET_PATH },
+        'MQTT over WebSocket listener up',
+      );
+    }
+
+    let wss: AddressInfo | undefined;
+    if (config.wssPort !== undefined && tls) {
+      const server = createHttpsServer(tlsOptions(config));
+      server.on('tlsClientError', (err) => logger.debug({ transport: 'wss', err: err.message }, 'TLS error'));
+      webSockets.push(webSocketServer(broker, server, logger, 'wss', () => closing));
+      track(server);
+      wss = await listen(server, config.wssPort, host, 'WSS_PORT');
+      logger.info(
+        {
+          host: wss.address,
+          port: wss.port,
+          path: WEBSOCKET_PATH,
+          clientCertificates: config.tlsCaFile !== undefined,
+        },
+        'MQTT over secure WebSocket listener up',
+      );
+    }
+
+    return {
+      addresses: { mqtt, mqtts, ws, wss },
+      close: closeAll,
+      dropConnections() {
+        for (const socket of sockets) socket.destroy();
+      },
+    };
+  } catch (err) {
+    const closed = closeAll();
+    for (const socket of sockets) socket.destroy();
+    await closed;
+    throw err;
+  }
 }

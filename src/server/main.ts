@@ -13,8 +13,9 @@ async function main(): Promise<void> {
     process.exit(isKeygateError(err) ? err.exitCode : 1);
   }
   const logger = createLogger(config.logLevel);
-  const running = await startBroker(config, logger).catch((err: Error) => {
-    logger.fatal({ err: err.message }, 'cannot start the MQTT listener');
+  // Signals are handled from the start: a SIGTERM during start-up waits for it, then shuts down.
+  const running = startBroker(config, logger).catch((err: Error) => {
+    logger.fatal({ err: err.message }, 'cannot start the listeners (MQTT, TLS, WebSocket, HTTP)');
     process.exit(1);
   });
 
@@ -29,16 +30,18 @@ async function main(): Promise<void> {
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS);
     force.unref();
-    running.close().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
-      },
-      (err: Error) => {
-        logger.error({ err: err.message }, 'error while shutting down');
-        process.exit(1);
-      },
-    );
+    running
+      .then((broker) => broker.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err: Error) => {
+          logger.error({ err: err.message }, 'error while shutting down');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,4 +1,8 @@
+import type { EventEmitter } from 'node:events';
 import type { AedesOptions } from 'aedes';
+import aedesPersistenceRedis from 'aedes-persistence-redis';
+import { Redis } from 'ioredis';
+import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 
@@ -6,10 +10,41 @@ import type { Config } from '../config.js';
 export interface BrokerStorage {
   /** Options for Aedes.createBroker: `persistence` and `mq` (undefined: Aedes' in-memory defaults). */
   readonly aedesOptions: Pick<AedesOptions, 'persistence' | 'mq'>;
+  /** Destroys the persistence (Aedes' close() closes the mq but leaves the persistence open). */
   close(): Promise<void>;
 }
 
-/** `KEYGATE_PERSISTENCE=memory`: Aedes' in-memory defaults (a throwaway broker). */
-export async function createStorage(_config: Config, _logger: Logger): Promise<BrokerStorage> {
-  return { aedesOptions: {}, close: async () => {} };
+const noop = (): void => {};
+
+/**
+ * `KEYGATE_PERSISTENCE=redis` (the default): aedes-persistence-redis keeps sessions, subscriptions,
+ * retained messages, wills and offline queues in Redis, and mqemitter-redis carries every message between
+ * broker instances — so several keygate processes behind one address share all of it, and a restart loses
+ * nothing. Their keys are unprefixed (`clients`, `retained`, `will:*`, …) and keygate never touches them.
+ * `memory`: Aedes' in-memory defaults, for a throwaway broker.
+ */
+export async function createStorage(config: Config, logger: Logger): Promise<BrokerStorage> {
+  if (config.persistence === 'memory') return { aedesOptions: {}, close: async () => {} };
+
+  // Its own connections, with ioredis' defaults (commands wait for a reconnect rather than fail): the
+  // auth path's fail-fast connection is not the right one for storing messages. Outages are logged once
+  // by keygate's own connection; these stay quiet.
+  const conn = new Redis(config.redisUrl, { connectionName: 'keygate-persistence' });
+  conn.on('error', noop);
+  const persistence = aedesPersistenceRedis({ conn });
+  const subConn = new Redis(config.redisUrl, { connectionName: 'keygate-mq-sub' });
+  const pubConn = new Redis(config.redisUrl, { connectionName: 'keygate-mq-pub' });
+  subConn.on('error', noop);
+  pubConn.on('error', noop);
+  const mq = MQEmitterRedis({ subConn, pubConn });
+  // mqemitter-redis throws from its `state` emitter when nobody listens for errors.
+  (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) =>
+    logger.debug({ err: err.message }, 'mqemitter-redis error'),
+  );
+  return {
+    aedesOptions: { persistence, mq },
+    close: async () => {
+      await persistence.destroy().catch(noop);
+    },
+  };
 }

@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { repoRoot } from '../support/build.js';
+import { startTestBroker } from '../support/harness.js';
+import { freePort } from '../support/redis-server.js';
 
 /**
  * No Docker engine runs where the tests run: these checks keep the Dockerfile and the compose file honest
@@ -72,6 +75,31 @@ describe('Dockerfile', () => {
     const healthcheck = last(runtime, 'HEALTHCHECK')?.args ?? '';
     expect(healthcheck).toMatch(/CMD\s+\[\s*"node"/);
     expect(healthcheck).not.toMatch(/\bNONE\b/);
+  });
+
+  it('runtime exposes the TLS and HTTP ports too', () => {
+    expect(all(runtime, 'EXPOSE').flatMap((i) => i.args.split(/\s+/))).toEqual(
+      expect.arrayContaining(['1883', '8883', '9102']),
+    );
+  });
+
+  it('the HEALTHCHECK asks /healthz on HTTP_PORT: 0 when the broker answers, 1 when nothing listens', async () => {
+    const healthcheck = last(runtime, 'HEALTHCHECK')?.args ?? '';
+    const argv = JSON.parse(healthcheck.replace(/^.*?\bCMD\s+/, '')) as string[];
+    expect(argv.join(' ')).toContain('/healthz');
+    expect(argv.join(' ')).toContain('HTTP_PORT');
+    const run = (env: Record<string, string>) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, argv.slice(1), { env: { ...env }, stdio: 'ignore' });
+        child.once('exit', (code) => resolve(code));
+      });
+    const broker = await startTestBroker();
+    try {
+      expect(await run({ MQTT_HOST: '127.0.0.1', HTTP_PORT: String(broker.running.http.port) })).toBe(0);
+    } finally {
+      await broker.close();
+    }
+    expect(await run({ HTTP_PORT: String(await freePort()) })).toBe(1);
   });
 
   it('CMD runs a file that `npm run build` produces', () => {

@@ -52,7 +52,8 @@ describe('the ready broker as a process (npm start)', () => {
       MQTT_PORT: String(port),
       MQTT_HOST: '127.0.0.1',
     });
-    await server.waitFor('MQTT listener up');
+    // The listeners come up first (a stand-in answers CONNACK 3); "broker ready" is when devices are served.
+    await server.waitFor('broker ready');
     expect(await connackOf(port, { clientId: 'dev-1', username: 'key-1', password: 'process-secret' })).toBe(
       0,
     );

@@ -20,8 +20,18 @@ describe('code tables', () => {
     });
   });
 
-  it('uses sysexits(3) exit codes', () => {
-    expect(ExitCode).toEqual({ OK: 0, FAILURE: 1, USAGE: 64, DATA: 65, UNAVAILABLE: 69, CONFIG: 78 });
+  it('uses sysexits(3) exit codes, and 2 for "explain: refused"', () => {
+    expect(ExitCode).toEqual({
+      OK: 0,
+      FAILURE: 1,
+      REFUSED: 2,
+      USAGE: 64,
+      DATA: 65,
+      NOT_FOUND: 67,
+      UNAVAILABLE: 69,
+      CANT_CREATE: 73,
+      CONFIG: 78,
+    });
   });
 });
 
@@ -50,6 +60,13 @@ const EXPECTED: [ErrorCode, number | undefined, number][] = [
   ['KG_ERR_USAGE', undefined, 64],
   ['KG_ERR_SECRET_UNUSABLE', undefined, 65],
   ['KG_ERR_REDIS_UNREACHABLE', undefined, 69],
+  ['KG_ERR_INVALID_INPUT', undefined, 65],
+  ['KG_ERR_IMPORT_INVALID', undefined, 65],
+  ['KG_ERR_RECORD_MALFORMED', undefined, 65],
+  ['KG_ERR_KEY_NOT_FOUND', undefined, 67],
+  ['KG_ERR_DEVICE_NOT_FOUND', undefined, 67],
+  ['KG_ERR_KEY_EXISTS', undefined, 73],
+  ['KG_ERR_DEVICE_EXISTS', undefined, 73],
 ];
 
 describe('KeygateError', () => {

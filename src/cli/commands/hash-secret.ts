@@ -9,7 +9,7 @@ export const MAX_COST = 15;
 /** The cost the broker's timing-equaliser hash uses too (DUMMY_HASH in src/crypto/secret-verifier.ts). */
 export const DEFAULT_COST = 10;
 
-function parseCost(value: string): number {
+export function parseCost(value: string): number {
   const cost = /^\d{1,2}$/.test(value) ? Number(value) : Number.NaN;
   if (!(cost >= MIN_COST && cost <= MAX_COST)) {
     throw new InvalidArgumentError(`The cost must be a whole number from ${MIN_COST} to ${MAX_COST}.`);

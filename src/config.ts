@@ -74,6 +74,18 @@ export const settings = {
     schema: z.coerce.number().int().min(1).max(64),
     default: availableParallelism(),
   },
+  // Brute-force protection (README "Security: brute force"): 0 failures = off.
+  banThreshold: {
+    env: 'KEYGATE_BAN_THRESHOLD',
+    schema: z.coerce.number().int().min(0).max(1_000_000),
+    default: 5,
+  },
+  banMs: { env: 'KEYGATE_BAN_MS', schema: z.coerce.number().int().min(1).max(86_400_000), default: 30_000 },
+  banMaxMs: {
+    env: 'KEYGATE_BAN_MAX_MS',
+    schema: z.coerce.number().int().min(1).max(604_800_000),
+    default: 3_600_000,
+  },
 } as const;
 
 type Settings = typeof settings;
@@ -187,6 +199,7 @@ function checkTransports(config: Config, sources: Map<string, string>, cwd: stri
       fail('tlsCaFile', `${config.tlsCaFile} does not hold a PEM CA certificate`);
     }
   }
+  if (config.banMaxMs < config.banMs) fail('banMaxMs', `must be at least KEYGATE_BAN_MS (${config.banMs})`);
   const ports: [field: keyof Config, port: number | undefined][] = [
     ['mqttPort', config.mqttPort],
     ['mqttsPort', tls ? config.mqttsPort : undefined],

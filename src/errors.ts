@@ -80,6 +80,11 @@ export const errorCatalogue = {
     message: 'will message topic is not one the device may publish to',
     connack: ConnackCode.NOT_AUTHORIZED,
   },
+  // Brute-force protection (README "Security: brute force"): decided before any verification or Redis read.
+  KG_ERR_THROTTLED: {
+    message: 'too many failed CONNECTs from this address or for this key; try again later',
+    connack: ConnackCode.NOT_AUTHORIZED,
+  },
   KG_ERR_STORE_UNAVAILABLE: {
     message: 'key store (Redis) is unreachable or too slow',
     connack: ConnackCode.SERVER_UNAVAILABLE,

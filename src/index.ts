@@ -1,6 +1,7 @@
 /** keygate as a library: Aedes hooks backed by a Redis key store of access keys and devices. */
 
 export { ConnackCode, type ErrorCode, ExitCode, errorCatalogue, KeygateError } from './errors.js';
+export { DEFAULT_THROTTLE, type ThrottleSettings } from './hooks/connect-throttle.js';
 export {
   createKeygate,
   DEFAULT_TOPIC_ROOT,

@@ -8,6 +8,7 @@ import {
   createAuthorizePublish,
   createAuthorizeSubscribe,
 } from './hooks/authorize.js';
+import { ConnectThrottle, type ThrottleSettings } from './hooks/connect-throttle.js';
 import { DeliveryGuard } from './hooks/delivery-guard.js';
 import { LiveSessions } from './hooks/live-sessions.js';
 import { createPreConnect } from './hooks/pre-connect.js';
@@ -50,6 +51,13 @@ export interface KeygateOptions {
   notifications?: boolean;
   /** Period of the full re-validation of live sessions against Redis, in ms. Default 15000. */
   revalidateIntervalMs?: number;
+  /**
+   * Brute-force protection: after `threshold` failed CONNECTs (CONNACK 4 per address and per key, 5 per
+   * address) an address or key is refused (CONNACK 5, no verification) for `banMs`, doubling on each
+   * further ban up to `banMaxMs`. In memory, per instance. Defaults 5, 30000, 3600000; `threshold: 0`
+   * or `false` turns it off.
+   */
+  throttle?: Partial<ThrottleSettings> | false;
   /** Where to count CONNECTs, refusals, verifications, revocations... (`createMetrics()`). Default: nowhere. */
   metrics?: KeygateMetrics;
 }
@@ -94,6 +102,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
     metrics,
   });
   const sessions = new SessionRegistry();
+  const throttle = options.throttle === false ? undefined : new ConnectThrottle(options.throttle);
   const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
   const timeoutMs = options.authTimeoutMs ?? 2000;
   const authorizeDeps = {
@@ -141,6 +150,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       timeoutMs,
       logger,
       metrics,
+      ...(throttle?.enabled ? { throttle } : {}),
     }),
     authorizePublish: createAuthorizePublish(authorizeDeps),
     authorizeSubscribe: createAuthorizeSubscribe(authorizeDeps),

@@ -26,6 +26,8 @@ export interface KeygateMetrics {
   verification(result: VerificationResult, seconds: number): void;
   /** A live session was disconnected after a change in Redis, `seconds` after keygate learnt of it. */
   revocation(code: ErrorCode, seconds: number): void;
+  /** A CONNECT was refused by the brute-force throttle (it is counted by `connect(5)` too). Optional. */
+  throttled?(): void;
   /** The Redis connection reported an error (a failed connection attempt, a lost connection...). */
   redisError(): void;
 }
@@ -37,6 +39,7 @@ export const noMetrics: KeygateMetrics = Object.freeze({
   deliveryFiltered() {},
   verification() {},
   revocation() {},
+  throttled() {},
   redisError() {},
 });
 
@@ -59,6 +62,7 @@ export class PrometheusMetrics implements KeygateMetrics {
   private readonly revocations: Counter<'code'>;
   private readonly revocationSeconds: Histogram;
   private readonly redisErrors: Counter;
+  private readonly throttledConnects: Counter;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -127,6 +131,11 @@ export class PrometheusMetrics implements KeygateMetrics {
       help: 'Errors reported by the key store Redis connection (failed connection attempts included).',
       registers,
     });
+    this.throttledConnects = new Counter({
+      name: 'keygate_connects_throttled_total',
+      help: 'CONNECTs refused by the brute-force throttle (CONNACK 5, no verification); also in keygate_connects_total.',
+      registers,
+    });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -165,6 +174,10 @@ export class PrometheusMetrics implements KeygateMetrics {
 
   redisError(): void {
     this.redisErrors.inc();
+  }
+
+  throttled(): void {
+    this.throttledConnects.inc();
   }
 
   /** The Prometheus text exposition of every metric. */

@@ -10,7 +10,8 @@ import { isValidIdentifier } from '../policy/identifiers.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
-import { clientAddress } from './client-address.js';
+import { clientAddress, clientIp } from './client-address.js';
+import type { ConnectThrottle } from './connect-throttle.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
@@ -27,6 +28,8 @@ export interface AuthenticateDeps {
   readonly logger: Logger;
   /** Counts CONNECTs by return code; default: nowhere. */
   readonly metrics?: KeygateMetrics;
+  /** Brute-force protection (failed CONNECTs per address and per key); default: none. */
+  readonly throttle?: ConnectThrottle;
 }
 
 interface ConnectRequest {
@@ -34,6 +37,8 @@ interface ConnectRequest {
   readonly username: string | undefined;
   readonly password: Buffer | undefined;
   readonly will: ConnectPacket['will'];
+  /** The peer's IP address, for the throttle. */
+  readonly address?: string | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -58,6 +63,11 @@ function decodeSecret(password: Buffer): string | undefined {
 export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Promise<Session> {
   const { clientId, username, password } = request;
   if (!isValidIdentifier(clientId)) throw new KeygateError('KG_ERR_CLIENT_ID_INVALID');
+  // A throttled CONNECT costs no verification and no Redis read. (A ban reveals nothing about the key:
+  // it follows from this address's or this key's own failures, whether the key exists or not.)
+  if (deps.throttle?.check(request.address, isValidIdentifier(username) ? username : undefined)) {
+    throw new KeygateError('KG_ERR_THROTTLED');
+  }
   // [MQTT-3.1.2-22] a password needs a user name; mqtt-packet already refuses the converse.
   if (username === undefined || password === undefined) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   const secret = decodeSecret(password);
@@ -102,12 +112,21 @@ export function createAuthenticate(deps: AuthenticateDeps) {
   ): void {
     const connect = sessions.takeConnect(client);
     const clientId = connect?.rawClientId ?? '';
+    const address = clientIp(client);
+    const accessKey = isValidIdentifier(username) ? username : undefined;
     bridge(
-      () => admit(deps, { clientId, username, password, will: connect?.will }),
+      () => admit(deps, { clientId, username, password, will: connect?.will, address }),
       (err, session) => {
         if (err !== null || session === null) {
           const refusal = toKeygateError(err);
           deps.metrics?.connect(refusal.returnCode ?? ConnackCode.SERVER_UNAVAILABLE);
+          if (refusal.code === 'KG_ERR_THROTTLED') {
+            // Logged once, when the ban began: a flood of throttled attempts does not flood the log.
+            deps.metrics?.throttled?.();
+            done(refusal as AuthenticateError, null);
+            return;
+          }
+          if (deps.throttle !== undefined) countFailure(deps, address, accessKey, refusal);
           logger.info(
             {
               deviceId: isValidIdentifier(clientId) ? clientId : '(invalid)',
@@ -122,6 +141,7 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           return;
         }
         sessions.open(client, session);
+        deps.throttle?.success(address, session.accessKey);
         deps.metrics?.connect(ConnackCode.ACCEPTED);
         logger.debug(
           { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
@@ -141,4 +161,31 @@ export function createAuthenticate(deps: AuthenticateDeps) {
       },
     );
   };
+}
+
+/** Counts a refusal for the throttle (4: address and key; 5: address only) and logs a ban it starts. */
+function countFailure(
+  deps: AuthenticateDeps,
+  address: string | undefined,
+  accessKey: string | undefined,
+  refusal: KeygateError,
+): void {
+  const kind =
+    refusal.returnCode === ConnackCode.BAD_USERNAME_OR_PASSWORD
+      ? 'credentials'
+      : refusal.returnCode === ConnackCode.NOT_AUTHORIZED
+        ? 'refused'
+        : undefined;
+  if (kind === undefined || deps.throttle === undefined) return;
+  for (const ban of deps.throttle.failure(address, accessKey, kind)) {
+    deps.logger.warn(
+      {
+        ...(ban.scope === 'address' ? { address } : { accessKey }),
+        banMs: ban.ms,
+        until: new Date(ban.until).toISOString(),
+        code: 'KG_ERR_THROTTLED',
+      },
+      `too many failed CONNECTs ${ban.scope === 'address' ? 'from this address' : 'for this access key'}: refused for ${ban.ms} ms`,
+    );
+  }
 }

@@ -18,3 +18,14 @@ export function clientAddress(client: Client | null): string | undefined {
   if (peer?.remoteAddress === undefined) return undefined;
   return peer.remotePort === undefined ? peer.remoteAddress : `${peer.remoteAddress}:${peer.remotePort}`;
 }
+
+/** The peer's IP address alone (no port), as the brute-force throttle counts it; undefined when unknown. */
+export function clientIp(client: Client | null): string | undefined {
+  if (client === null || client === undefined) return undefined;
+  const conn = client.conn as Peer | undefined;
+  const peer: Peer | undefined =
+    conn?.remoteAddress !== undefined ? conn : (client.req?.socket as Peer | undefined);
+  const ip = peer?.remoteAddress;
+  // An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d: count it as a.b.c.d.
+  return ip?.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

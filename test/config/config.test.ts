@@ -29,6 +29,9 @@ describe('loadConfig', () => {
       redisTimeoutMs: 500,
       notifications: 'on',
       revalidateMs: 15_000,
+      banThreshold: 5,
+      banMs: 30_000,
+      banMaxMs: 3_600_000,
     });
     expect(config.bcryptThreads).toBeGreaterThanOrEqual(1);
   });
@@ -47,6 +50,9 @@ describe('loadConfig', () => {
         KEYGATE_BCRYPT_THREADS: '3',
         KEYGATE_NOTIFICATIONS: 'off',
         KEYGATE_REVALIDATE_MS: '60000',
+        KEYGATE_BAN_THRESHOLD: '10',
+        KEYGATE_BAN_MS: '1000',
+        KEYGATE_BAN_MAX_MS: '8000',
       },
       emptyDir(),
     );
@@ -62,7 +68,16 @@ describe('loadConfig', () => {
       bcryptThreads: 3,
       notifications: 'off',
       revalidateMs: 60_000,
+      banThreshold: 10,
+      banMs: 1000,
+      banMaxMs: 8000,
     });
+  });
+
+  it('refuses a maximum ban shorter than the first ban', () => {
+    expect(() => loadConfig({ KEYGATE_BAN_MS: '5000', KEYGATE_BAN_MAX_MS: '1000' }, emptyDir())).toThrow(
+      /KEYGATE_BAN_MAX_MS: must be at least KEYGATE_BAN_MS/,
+    );
   });
 
   it('reads config/keygate.json, and the environment wins over it', () => {

@@ -75,6 +75,10 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     bcryptThreads: 2,
     notifications: 'on',
     revalidateMs: 15_000,
+    // Off: many tests fail CONNECTs on purpose from 127.0.0.1 (test/e2e/brute-force.test.ts turns it on).
+    banThreshold: 0,
+    banMs: 30_000,
+    banMaxMs: 3_600_000,
     ...overrides,
   };
   const { stream, capture } = captureLogs();

@@ -48,6 +48,7 @@ const EXPECTED: [ErrorCode, number | undefined, number][] = [
   ['KG_ERR_DEVICE_OUT_OF_SCOPE', 5, 1],
   ['KG_ERR_PERIPHERAL_DIRECT', 5, 1],
   ['KG_ERR_WILL_NOT_PERMITTED', 5, 1],
+  ['KG_ERR_THROTTLED', 5, 1],
   ['KG_ERR_STORE_UNAVAILABLE', 3, 1],
   ['KG_ERR_AUTH_TIMEOUT', 3, 1],
   ['KG_ERR_OVERLOADED', 3, 1],

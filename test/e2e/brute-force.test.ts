@@ -1,0 +1,159 @@
+import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Seeder, startTestBroker, type TestBroker } from '../support/harness.js';
+import { encodeConnect } from '../support/raw-mqtt.js';
+import { freePort } from '../support/redis-server.js';
+
+// Brute-force protection (README "Security: brute force"), with small numbers: 3 failures, 1 s, max 4 s.
+const SECRET = 'right-secret-0123456789';
+const WRONG = 'wrong-secret-0123456789';
+const THROTTLE = { banThreshold: 3, banMs: 1000, banMaxMs: 4000 } as const;
+
+/**
+ * One CONNECT from `localAddress` (any 127.x.y.z address is loopback on Linux), resolving with the
+ * CONNACK return code as soon as it arrives (undefined if the broker closes without one).
+ */
+async function connackFrom(
+  port: number,
+  localAddress: string,
+  username: string,
+  password: string,
+  clientId = 'dev-1',
+): Promise<number | undefined> {
+  const socket = netConnect({ port, host: '127.0.0.1', localAddress });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(
+    encodeConnect({
+      clientId: Buffer.from(clientId),
+      username: Buffer.from(username),
+      password: Buffer.from(password),
+    }),
+  );
+  let received = Buffer.alloc(0);
+  const code = await new Promise<number | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 5000);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length >= 4) {
+        clearTimeout(timer);
+        resolve(received[0] === 0x20 ? received[3] : undefined);
+      }
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+  socket.destroy();
+  return code;
+}
+
+async function counter(broker: TestBroker, name: string): Promise<number> {
+  const metric = broker.running.metrics.registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values.reduce((sum, v) => sum + v.value, 0);
+}
+
+const verifications = (broker: TestBroker) => counter(broker, 'keygate_bcrypt_verifications_total');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const banLines = (broker: TestBroker) =>
+  broker.logs.records().filter((r) => r.code === 'KG_ERR_THROTTLED' && r.banMs !== undefined);
+
+describe('brute force: failed CONNECTs are throttled per address and per key', () => {
+  let broker: TestBroker;
+  let seed: Seeder;
+
+  beforeAll(async () => {
+    broker = await startTestBroker(THROTTLE);
+    seed = new Seeder(broker.prefix);
+    await seed.device('dev-1');
+    await seed.key('k1', SECRET);
+  });
+
+  afterAll(async () => {
+    await seed.close();
+    await broker.close();
+  });
+
+  it('bans an address after 3 wrong secrets; lifts the ban; doubles it on a repeated offence', async () => {
+    const port = broker.port;
+    for (let i = 0; i < 3; i++) expect(await connackFrom(port, '127.0.0.1', 'k1', WRONG)).toBe(4);
+    const spent = await verifications(broker);
+    expect(spent).toBeGreaterThanOrEqual(3);
+
+    // Even the right secret is refused now, with 5, and costs no verification.
+    expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(5);
+    expect(await connackFrom(port, '127.0.0.1', 'other-key', SECRET)).toBe(5);
+    expect(await verifications(broker)).toBe(spent);
+    expect(await counter(broker, 'keygate_connects_throttled_total')).toBe(2);
+
+    // Logged once per ban (the address and the key reached the threshold together), never the secret.
+    const bans = banLines(broker);
+    expect(bans.map((r) => [r.address ?? r.accessKey, r.banMs]).sort()).toEqual([
+      ['127.0.0.1', 1000],
+      ['k1', 1000],
+    ]);
+    expect(broker.logs.text()).not.toContain(SECRET);
+    expect(broker.logs.text()).not.toContain(WRONG);
+
+    // Another address connects with the same key meanwhile: the key's owner is not locked out.
+    expect(await connackFrom(port, '127.0.0.2', 'k1', SECRET)).toBe(0);
+
+    await sleep(1100);
+    expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(0);
+
+    // A repeated offence: the ban doubles (2 s).
+    for (let i = 0; i < 3; i++) expect(await connackFrom(port, '127.0.0.1', 'k1', WRONG)).toBe(4);
+    const banned = Date.now();
+    expect(
+      banLines(broker)
+        .filter((r) => r.address === '127.0.0.1')
+        .map((r) => r.banMs),
+    ).toEqual([1000, 2000]);
+    await sleep(1200);
+    if (Date.now() - banned < 1900) expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(5);
+    await sleep(Math.max(0, banned + 2100 - Date.now()));
+    expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(0);
+  });
+
+  it('a key guessed from many addresses is banned for them, not for a clean address', async () => {
+    await seed.key('k2', SECRET);
+    const port = broker.port;
+    // One failure each from three addresses: no address is banned, the key is.
+    for (const address of ['127.0.1.1', '127.0.1.2', '127.0.1.3']) {
+      expect(await connackFrom(port, address, 'k2', WRONG)).toBe(4);
+    }
+    expect(banLines(broker).some((r) => r.accessKey === 'k2')).toBe(true);
+    const spent = await verifications(broker);
+    expect(await connackFrom(port, '127.0.1.1', 'k2', SECRET)).toBe(5);
+    expect(await verifications(broker)).toBe(spent);
+    expect(await connackFrom(port, '127.0.1.9', 'k2', SECRET)).toBe(0);
+  });
+});
+
+describe('brute force: with Redis down', () => {
+  let broker: TestBroker;
+
+  beforeAll(async () => {
+    broker = await startTestBroker({ ...THROTTLE, redisUrl: `redis://127.0.0.1:${await freePort()}` });
+  });
+
+  afterAll(async () => {
+    await broker.close();
+  });
+
+  it('CONNACK 3 is not a failure; failures decided without Redis still lead to a ban', async () => {
+    const port = broker.port;
+    for (let i = 0; i < 4; i++) expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(3);
+    // An empty password is refused (4) without Redis, after a dummy verification.
+    for (let i = 0; i < 3; i++) expect(await connackFrom(port, '127.0.0.1', 'k1', '')).toBe(4);
+    const spent = await verifications(broker);
+    expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(5);
+    expect(await verifications(broker)).toBe(spent);
+    // Another address is unaffected: it gets the honest answer, 3.
+    expect(await connackFrom(port, '127.0.0.2', 'k9', SECRET)).toBe(3);
+  });
+});

@@ -27,3 +27,68 @@ it('the revocation benchmark runs end to end and reports both change paths', asy
     expect(result.p99).toBeGreaterThanOrEqual(result.p50);
   }
 }, 90_000);
+
+it('the throughput benchmark runs bare aedes and keygate interleaved and counts Redis commands', async () => {
+  const { stdout } = await run(process.execPath, ['bench/throughput.mjs', '--json'], {
+    env: {
+      ...process.env,
+      BENCH_DEVICES: '100',
+      BENCH_MESSAGES: '200',
+      BENCH_PUBLISHERS: '2',
+      BENCH_RUNS: '1',
+      REDIS_URL: '',
+    },
+    timeout: 60_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    devices: number;
+    runs: { variant: string; messages: number; delivered: number }[];
+    ratio: { accepted: number; delivered: number };
+    redis: { commandsPerPublish: number; commandsPerSubscribe: number };
+  };
+  expect(report.devices).toBe(100);
+  expect(report.runs.map((r) => r.variant)).toEqual(['bare', 'keygate']);
+  for (const r of report.runs) expect(r.delivered).toBe(r.messages);
+  expect(report.ratio.delivered).toBeGreaterThan(0);
+  expect(typeof report.redis.commandsPerPublish).toBe('number');
+  expect(typeof report.redis.commandsPerSubscribe).toBe('number');
+}, 90_000);
+
+it('the scope benchmark times decisions at both directory sizes', async () => {
+  const { stdout } = await run(process.execPath, ['bench/scope.mjs', '--json'], {
+    env: {
+      ...process.env,
+      BENCH_SMALL: '10',
+      BENCH_LARGE: '1000',
+      BENCH_DECISIONS: '10000',
+      BENCH_RUNS: '1',
+      BENCH_ID_RESTRICTIONS: '50',
+    },
+    timeout: 60_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    small: { devices: number; nsPerDecision: number };
+    large: { devices: number; nsPerDecision: number };
+    ratio: number;
+  };
+  expect(report.small.devices).toBe(10);
+  expect(report.large.devices).toBe(1000);
+  expect(report.small.nsPerDecision).toBeGreaterThan(0);
+  expect(report.ratio).toBeGreaterThan(0);
+}, 90_000);
+
+it('the memory benchmark reads the heap of both brokers around the connections', async () => {
+  const { stdout } = await run(process.execPath, ['bench/memory.mjs', '--json'], {
+    env: { ...process.env, BENCH_CONNECTIONS: '20', BENCH_DEVICES: '30', REDIS_URL: '' },
+    timeout: 60_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    bare: { connections: number; heapAfter: number };
+    keygate: { connections: number; heapAfter: number };
+    extraBytesPerConnection: number;
+  };
+  expect(report.bare.connections).toBe(20);
+  expect(report.keygate.connections).toBe(20);
+  expect(report.keygate.heapAfter).toBeGreaterThan(0);
+  expect(typeof report.extraBytesPerConnection).toBe('number');
+}, 90_000);

@@ -12,6 +12,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
+import { waitForPort } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
@@ -20,20 +21,6 @@ const PREFIX = 'keygate:';
 const json = process.argv.includes('--json');
 const { generate } = mqttPacket;
 const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
-
-async function waitForPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const socket = connect(port, '127.0.0.1');
-    const ok = await new Promise((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', () => resolve(false));
-    });
-    socket.destroy();
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 async function startBroker(script, env) {
   const child = spawn(process.execPath, ['--expose-gc', '--import', './bench/heap-probe.mjs', script], {

@@ -5,12 +5,12 @@
 // Prints a Markdown table and, with --json, one JSON object per path.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
+import { waitForPort } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -20,21 +20,6 @@ const json = process.argv.includes('--json');
 
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-/** Resolves once something accepts TCP connections on the port. */
-async function waitForPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const socket = connect(port, '127.0.0.1');
-    const ok = await new Promise((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', () => resolve(false));
-    });
-    socket.destroy();
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 async function startBroker(env) {

@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { decideDelivery } from '../dist/policy/authorization.js';
 import { parseDeviceRecord, parseKeyRecord } from '../dist/store/records.js';
+import { median } from './lib.mjs';
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 10);
 const LARGE = Number(process.env.BENCH_LARGE ?? 100_000);
@@ -74,12 +75,6 @@ function sample({ principal, lookup, topics }) {
   }
   const ns = ((performance.now() - start) * 1e6) / DECISIONS;
   return { ns, allowedShare: allowed / DECISIONS };
-}
-
-function median(values) {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 const small = setup(SMALL);

@@ -16,6 +16,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
+import { median, waitForPort } from './lib.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -41,26 +42,6 @@ function scopeOf(devices) {
   const byId = [];
   for (let i = 1; i < devices && byId.length < byTag.length; i += 10) byId.push(i);
   return { byId, byTag, restrictions: [...byId.map(deviceId), 'batch=0'].join(',') };
-}
-
-function median(values) {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-async function waitForPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const socket = connect(port, '127.0.0.1');
-    const ok = await new Promise((resolve) => {
-      socket.once('connect', () => resolve(true));
-      socket.once('error', () => resolve(false));
-    });
-    socket.destroy();
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 async function startBroker(args, env) {

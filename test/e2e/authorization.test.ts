@@ -1,9 +1,10 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closed,
   collect,
   connect,
+  resumeSession,
   Seeder,
   startTestBroker,
   subackCodes,
@@ -179,19 +180,12 @@ describe('deliveries: wildcards never widen the scope', () => {
     await outOfScope.publishAsync('losant/thermo-2/state', 'queued 4', { qos: 1 });
     await inScope.publishAsync('losant/thermo-1b/state', 'queued 3', { qos: 1 });
 
-    // Listen before CONNECT: the queue is drained right after the CONNACK.
-    const again = mqtt.connect({
-      host: '127.0.0.1',
-      port: broker.port,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
+    const { client: again, received } = resumeSession(broker.port, {
       clientId: 'thermo-1',
       username: 'k-floor3',
       password: SECRET,
-      clean: false,
     });
     open.push(again);
-    const received = collect(again);
     await waitFor(received, 'losant/thermo-1b/state queued 3');
     // Live traffic through the restored subscription is checked too.
     await outOfScope.publishAsync('losant/thermo-2/state', 'live 4', { qos: 1 });

@@ -1,9 +1,10 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closed,
   collect,
   connect,
+  resumeSession,
   Seeder,
   startTestBroker,
   subackCodes,
@@ -75,19 +76,12 @@ describe('two instances on one Redis', () => {
     const publisher = await device(a, 'pub-1');
     await publisher.publishAsync('losant/pub-1/state', 'queued', { qos: 1 });
 
-    // Listen before CONNECT: the queue is drained right after the CONNACK.
-    const again = mqtt.connect({
-      host: '127.0.0.1',
-      port: b.port,
-      protocolVersion: 4,
-      reconnectPeriod: 0,
+    const { client: again, received } = resumeSession(b.port, {
       clientId: 'sub-1',
       username: 'k-all',
       password: SECRET,
-      clean: false,
     });
     open.push(again);
-    const received = collect(again);
     await waitFor(received, 'losant/pub-1/state queued');
     // And the subscription restored on b delivers new messages.
     await publisher.publishAsync('losant/pub-1/state', 'live', { qos: 1 });

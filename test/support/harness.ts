@@ -119,12 +119,9 @@ export interface ConnectResult {
   readonly client: MqttClient;
 }
 
-/**
- * Connects with mqtt.js (MQTT 3.1.1, no reconnect) and resolves with the CONNACK return code. The client
- * stays open when accepted: end it.
- */
-export function connect(port: number, options: IClientOptions = {}): Promise<ConnectResult> {
-  const client = mqtt.connect({
+/** An mqtt.js client for the test broker: MQTT 3.1.1, loopback, no reconnect. */
+function openClient(port: number, options: IClientOptions): MqttClient {
+  return mqtt.connect({
     host: '127.0.0.1',
     port,
     protocolVersion: 4,
@@ -132,6 +129,26 @@ export function connect(port: number, options: IClientOptions = {}): Promise<Con
     connectTimeout: 5000,
     ...options,
   });
+}
+
+/**
+ * Reconnects a persistent session (clean: false) with a message collector attached before CONNECT: a
+ * broker drains the offline queue right after the CONNACK, before `connect()` would have returned.
+ */
+export function resumeSession(
+  port: number,
+  options: IClientOptions,
+): { client: MqttClient; received: string[] } {
+  const client = openClient(port, { ...options, clean: false });
+  return { client, received: collect(client) };
+}
+
+/**
+ * Connects with mqtt.js (MQTT 3.1.1, no reconnect) and resolves with the CONNACK return code. The client
+ * stays open when accepted: end it.
+ */
+export function connect(port: number, options: IClientOptions = {}): Promise<ConnectResult> {
+  const client = openClient(port, options);
   return new Promise((resolve) => {
     const settle = (returnCode: number | undefined): void => {
       client.removeAllListeners('connect');

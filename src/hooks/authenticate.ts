@@ -130,7 +130,7 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           logger.info(
             {
               deviceId: isValidIdentifier(clientId) ? clientId : '(invalid)',
-              accessKey: isValidIdentifier(username) ? username : '(invalid)',
+              accessKey: accessKey ?? '(invalid)',
               address: clientAddress(client),
               code: refusal.code,
               connack: refusal.returnCode,

@@ -86,6 +86,40 @@ export const settings = {
     schema: z.coerce.number().int().min(1).max(604_800_000),
     default: 3_600_000,
   },
+  // Hostile packets (README "Security: hostile packets"). Sizes are an MQTT packet's remaining length
+  // as declared in its fixed header [MQTT-2.2.3]: a larger declaration closes the connection before any
+  // of its bytes are buffered.
+  maxConnectBytes: {
+    env: 'KEYGATE_MAX_CONNECT_BYTES',
+    schema: z.coerce.number().int().min(1024).max(268_435_455),
+    default: 262_144,
+  },
+  maxPacketBytes: {
+    env: 'KEYGATE_MAX_PACKET_BYTES',
+    schema: z.coerce.number().int().min(1024).max(268_435_455),
+    default: 1_048_576,
+  },
+  connectTimeoutMs: { env: 'KEYGATE_CONNECT_TIMEOUT_MS', schema: positiveMs, default: 10_000 },
+  // Floods from authenticated devices (README "Security: floods"): 0 = off. Over a limit, the device is
+  // disconnected and backed off (KEYGATE_BAN_MS, doubling up to KEYGATE_BAN_MAX_MS).
+  maxPayloadBytes: {
+    env: 'KEYGATE_MAX_PAYLOAD_BYTES',
+    schema: z.coerce.number().int().min(0).max(268_435_455),
+    default: 262_144,
+  },
+  rateLimit: {
+    env: 'KEYGATE_RATE_LIMIT',
+    schema: z.coerce.number().int().min(0).max(1_000_000),
+    default: 0,
+  },
+  rateWindowMs: {
+    env: 'KEYGATE_RATE_WINDOW_MS',
+    schema: z.coerce.number().int().min(1).max(86_400_000),
+    default: 15_000,
+  },
+  // No lost acknowledged messages (README "When Redis fails"): a QoS 1 PUBACK is written only once the
+  // message is stored; a store slower than this closes the connection without PUBACK (the client resends).
+  storeTimeoutMs: { env: 'KEYGATE_STORE_TIMEOUT_MS', schema: positiveMs, default: 5_000 },
 } as const;
 
 type Settings = typeof settings;

@@ -85,6 +85,11 @@ export const errorCatalogue = {
     message: 'too many failed CONNECTs from this address or for this key; try again later',
     connack: ConnackCode.NOT_AUTHORIZED,
   },
+  // Floods (README "Security: floods"): a device over a limit was disconnected and is backed off.
+  KG_ERR_BACKED_OFF: {
+    message: 'device exceeded a message limit and is backed off; try again later',
+    connack: ConnackCode.NOT_AUTHORIZED,
+  },
   KG_ERR_STORE_UNAVAILABLE: {
     message: 'key store (Redis) is unreachable or too slow',
     connack: ConnackCode.SERVER_UNAVAILABLE,
@@ -104,6 +109,10 @@ export const errorCatalogue = {
   KG_ERR_PUBLISH_DENIED: { message: 'publish not authorized' },
   KG_ERR_SUBSCRIBE_DENIED: { message: 'subscription not authorized' },
   KG_ERR_NOT_AUTHENTICATED: { message: 'client has no keygate session' },
+  KG_ERR_PAYLOAD_TOO_LARGE: { message: 'payload larger than KEYGATE_MAX_PAYLOAD_BYTES' },
+  KG_ERR_RATE_LIMITED: { message: 'more messages than KEYGATE_RATE_LIMIT per KEYGATE_RATE_WINDOW_MS' },
+  KG_ERR_PACKET_TOO_LARGE: { message: 'packet larger than the limit' },
+  KG_ERR_STORE_TIMEOUT: { message: 'message not stored in time; not acknowledged' },
 
   // Start-up, configuration and CLI
   KG_ERR_CONFIG_INVALID: { message: 'invalid configuration', exit: ExitCode.CONFIG },

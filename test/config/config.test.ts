@@ -32,6 +32,13 @@ describe('loadConfig', () => {
       banThreshold: 5,
       banMs: 30_000,
       banMaxMs: 3_600_000,
+      maxConnectBytes: 262_144,
+      maxPacketBytes: 1_048_576,
+      connectTimeoutMs: 10_000,
+      maxPayloadBytes: 262_144,
+      rateLimit: 0,
+      rateWindowMs: 15_000,
+      storeTimeoutMs: 5_000,
     });
     expect(config.bcryptThreads).toBeGreaterThanOrEqual(1);
   });
@@ -53,6 +60,13 @@ describe('loadConfig', () => {
         KEYGATE_BAN_THRESHOLD: '10',
         KEYGATE_BAN_MS: '1000',
         KEYGATE_BAN_MAX_MS: '8000',
+        KEYGATE_MAX_CONNECT_BYTES: '4096',
+        KEYGATE_MAX_PACKET_BYTES: '65536',
+        KEYGATE_CONNECT_TIMEOUT_MS: '3000',
+        KEYGATE_MAX_PAYLOAD_BYTES: '0',
+        KEYGATE_RATE_LIMIT: '30',
+        KEYGATE_RATE_WINDOW_MS: '1000',
+        KEYGATE_STORE_TIMEOUT_MS: '800',
       },
       emptyDir(),
     );
@@ -71,6 +85,13 @@ describe('loadConfig', () => {
       banThreshold: 10,
       banMs: 1000,
       banMaxMs: 8000,
+      maxConnectBytes: 4096,
+      maxPacketBytes: 65_536,
+      connectTimeoutMs: 3000,
+      maxPayloadBytes: 0,
+      rateLimit: 30,
+      rateWindowMs: 1000,
+      storeTimeoutMs: 800,
     });
   });
 

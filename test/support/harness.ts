@@ -79,6 +79,13 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     banThreshold: 0,
     banMs: 30_000,
     banMaxMs: 3_600_000,
+    maxConnectBytes: 262_144,
+    maxPacketBytes: 1_048_576,
+    connectTimeoutMs: 10_000,
+    maxPayloadBytes: 262_144,
+    rateLimit: 0,
+    rateWindowMs: 15_000,
+    storeTimeoutMs: 5_000,
     ...overrides,
   };
   const { stream, capture } = captureLogs();

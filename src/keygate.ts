@@ -58,6 +58,11 @@ export interface KeygateOptions {
    * or `false` turns it off.
    */
   throttle?: Partial<ThrottleSettings> | false;
+  /**
+   * Longest a QoS 1 PUBLISH waits for its message to be stored (retained, persistent sessions' queues)
+   * before aedes may PUBACK it; past it the connection is closed without PUBACK. Default 5000.
+   */
+  storeTimeoutMs?: number;
   /** Where to count CONNECTs, refusals, verifications, revocations... (`createMetrics()`). Default: nowhere. */
   metrics?: KeygateMetrics;
 }
@@ -113,6 +118,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
     timeoutMs,
     logger,
     metrics,
+    storeTimeoutMs: options.storeTimeoutMs ?? 5000,
   };
 
   // Changes in Redis reach live sessions: at once through keyspace notifications, and with a bounded

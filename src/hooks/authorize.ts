@@ -9,6 +9,7 @@ import { clientAddress } from './client-address.js';
 import type { DeliveryGuard } from './delivery-guard.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
+import { storeBeforeAck } from './store-before-ack.js';
 
 export interface AuthorizeDeps {
   readonly sessions: SessionRegistry;
@@ -18,6 +19,8 @@ export interface AuthorizeDeps {
   readonly timeoutMs: number;
   readonly logger: Logger;
   readonly metrics: KeygateMetrics;
+  /** Longest a QoS 1 PUBLISH waits for its store before the PUBACK (see store-before-ack.ts). */
+  readonly storeTimeoutMs: number;
 }
 
 const NO_SESSION: Decision = Object.freeze({ allowed: false, rule: 'not-controlled' });
@@ -53,6 +56,12 @@ function logRefusal(
  */
 export function createAuthorizePublish(deps: AuthorizeDeps) {
   const { sessions, directory, topicRoot, logger } = deps;
+  const storing = { timeoutMs: deps.storeTimeoutMs, logger };
+  // An allowed PUBLISH: QoS 1 from a client is acknowledged only once stored; the rest go on at once.
+  const allow = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
+    if (packet.qos === 1 && client !== null) storeBeforeAck(client, packet, callback, storing);
+    else callback(null);
+  };
   return function authorizePublish(
     client: Client | null,
     packet: PublishPacket,
@@ -78,7 +87,7 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
         fast = NO_SESSION;
       }
       if (fast.allowed) {
-        callback(null);
+        allow(client, packet, callback);
         return;
       }
     }
@@ -90,7 +99,7 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
       },
       (err, decision) => {
         if (err === null && decision?.allowed) {
-          callback(null);
+          allow(client, packet, callback);
           return;
         }
         const rule = decision?.rule ?? (err as KeygateError).code;

@@ -45,6 +45,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     bcryptThreads: config.bcryptThreads,
     notifications: config.notifications === 'on',
     revalidateIntervalMs: config.revalidateMs,
+    storeTimeoutMs: config.storeTimeoutMs,
     throttle: { threshold: config.banThreshold, banMs: config.banMs, banMaxMs: config.banMaxMs },
     metrics,
   });

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
+import { MIN_CACHE_KEY_BYTES } from './crypto/verified-credentials.js';
 import { KeygateError } from './errors.js';
 import { isReservedTopic, isValidTopicName } from './policy/topics.js';
 
@@ -120,6 +121,15 @@ export const settings = {
   // No lost acknowledged messages (README "When Redis fails"): a QoS 1 PUBACK is written only once the
   // message is stored; a store slower than this closes the connection without PUBACK (the client resends).
   storeTimeoutMs: { env: 'KEYGATE_STORE_TIMEOUT_MS', schema: positiveMs, default: 5_000 },
+  // Verified-credential cache (docs/CREDENTIAL-CACHE.md): a reconnect with the secret verified within this
+  // many ms skips bcrypt; 0 = bcrypt on every CONNECT. With the key file (>= 32 bytes, the same on every
+  // instance, never in Redis) proofs are shared through Redis, so a restarted broker re-admits at once.
+  credentialCacheMs: {
+    env: 'KEYGATE_CREDENTIAL_CACHE_MS',
+    schema: z.coerce.number().int().min(0).max(2_592_000_000),
+    default: 86_400_000,
+  },
+  credentialCacheKeyFile: { env: 'KEYGATE_CREDENTIAL_CACHE_KEY_FILE', schema: pemFile, default: undefined },
 } as const;
 
 type Settings = typeof settings;
@@ -192,6 +202,26 @@ function checkTransports(config: Config, sources: Map<string, string>, cwd: stri
     const source = sources.get(field) ?? settings[field as keyof Settings].env;
     throw new KeygateError('KG_ERR_CONFIG_INVALID', `${source}: ${why}`);
   };
+  if (config.credentialCacheKeyFile !== undefined) {
+    config.credentialCacheKeyFile = resolve(cwd, config.credentialCacheKeyFile);
+    let size = 0;
+    try {
+      size = readFileSync(config.credentialCacheKeyFile).length;
+    } catch (err) {
+      fail(
+        'credentialCacheKeyFile',
+        `cannot read ${config.credentialCacheKeyFile} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`,
+      );
+    }
+    if (size < MIN_CACHE_KEY_BYTES) {
+      fail(
+        'credentialCacheKeyFile',
+        `${config.credentialCacheKeyFile} must hold at least ${MIN_CACHE_KEY_BYTES} random bytes (e.g. openssl rand -out FILE 32)`,
+      );
+    }
+    if (config.credentialCacheMs === 0)
+      fail('credentialCacheKeyFile', 'needs KEYGATE_CREDENTIAL_CACHE_MS > 0');
+  }
   const pem: Partial<Record<'tlsCertFile' | 'tlsKeyFile' | 'tlsCaFile', string>> = {};
   for (const field of ['tlsCertFile', 'tlsKeyFile', 'tlsCaFile'] as const) {
     const path = config[field];

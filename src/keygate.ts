@@ -2,6 +2,7 @@ import type { Aedes } from 'aedes';
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import { SecretVerifier } from './crypto/secret-verifier.js';
+import { VerifiedCredentials } from './crypto/verified-credentials.js';
 import { createAuthenticate } from './hooks/authenticate.js';
 import {
   createAuthorizeForward,
@@ -63,6 +64,12 @@ export interface KeygateOptions {
    * before aedes may PUBACK it; past it the connection is closed without PUBACK. Default 5000.
    */
   storeTimeoutMs?: number;
+  /**
+   * Verified-credential cache (docs/CREDENTIAL-CACHE.md): `ttlMs` how long a verification is remembered;
+   * `key` (>= 32 bytes, the same on every instance, never stored in Redis) makes the proofs shareable
+   * through Redis. Default `{ ttlMs: 86400000 }` with a per-process key; `false`: bcrypt on every CONNECT.
+   */
+  credentialCache?: { ttlMs?: number; key?: Buffer } | false;
   /** Where to count CONNECTs, refusals, verifications, revocations... (`createMetrics()`). Default: nowhere. */
   metrics?: KeygateMetrics;
 }
@@ -106,6 +113,14 @@ export function createKeygate(options: KeygateOptions): Keygate {
     maxQueue: options.maxQueuedVerifications,
     metrics,
   });
+  const cache = options.credentialCache ?? {};
+  const verified =
+    cache === false || cache.ttlMs === 0
+      ? undefined
+      : new VerifiedCredentials({
+          ttlMs: cache.ttlMs ?? 86_400_000,
+          ...(cache.key === undefined ? {} : { key: cache.key }),
+        });
   const sessions = new SessionRegistry();
   const throttle = options.throttle === false ? undefined : new ConnectThrottle(options.throttle);
   const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
@@ -157,6 +172,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       logger,
       metrics,
       ...(throttle?.enabled ? { throttle } : {}),
+      ...(verified === undefined ? {} : { verified }),
     }),
     authorizePublish: createAuthorizePublish(authorizeDeps),
     authorizeSubscribe: createAuthorizeSubscribe(authorizeDeps),

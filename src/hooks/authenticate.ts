@@ -2,6 +2,7 @@ import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { fingerprintSecretHash } from '../crypto/fingerprint.js';
 import type { SecretVerifier } from '../crypto/secret-verifier.js';
+import type { VerifiedCredentials } from '../crypto/verified-credentials.js';
 import { ConnackCode, KeygateError, toKeygateError } from '../errors.js';
 import type { KeygateMetrics } from '../metrics.js';
 import { decidePublish } from '../policy/authorization.js';
@@ -30,6 +31,8 @@ export interface AuthenticateDeps {
   readonly metrics?: KeygateMetrics;
   /** Brute-force protection (failed CONNECTs per address and per key); default: none. */
   readonly throttle?: ConnectThrottle;
+  /** Recently verified credentials (docs/CREDENTIAL-CACHE.md); default: none, bcrypt on every CONNECT. */
+  readonly verified?: VerifiedCredentials;
 }
 
 interface ConnectRequest {
@@ -77,9 +80,30 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   }
 
-  const { key, device } = await deps.store.lookupCredentials(username, clientId);
+  const { verified } = deps;
+  const { key, device, sharedProof } = await deps.store.lookupCredentials(
+    username,
+    clientId,
+    verified?.shareable === true,
+  );
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
-  if (!(await deps.verifier.verify(secret, key.secretHash))) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
+  // Only the right secret for the stored hash, verified recently, skips bcrypt (its proof is recognised).
+  if (verified === undefined || key.secretHash === undefined) {
+    if (!(await deps.verifier.verify(secret, key.secretHash)))
+      throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
+  } else {
+    const keyName = deps.store.keyspace.key(username);
+    const proof = verified.proof(keyName, key.secretHash, secret);
+    if (!verified.recognises(keyName, proof, sharedProof)) {
+      const hash = key.secretHash;
+      if (!(await verified.once(proof, () => deps.verifier.verify(secret, hash)))) {
+        throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
+      }
+      verified.remember(keyName, proof);
+      if (verified.shareable)
+        deps.store.rememberProof(username, proof.toString('base64url'), verified.expiresInMs);
+    }
+  }
 
   const right = connectRight(key.record, device);
   if (!right.ok) throw new KeygateError(right.code);

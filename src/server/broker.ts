@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from 'pino';
@@ -46,6 +47,15 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     notifications: config.notifications === 'on',
     revalidateIntervalMs: config.revalidateMs,
     storeTimeoutMs: config.storeTimeoutMs,
+    credentialCache:
+      config.credentialCacheMs === 0
+        ? false
+        : {
+            ttlMs: config.credentialCacheMs,
+            ...(config.credentialCacheKeyFile === undefined
+              ? {}
+              : { key: readFileSync(config.credentialCacheKeyFile) }),
+          },
     throttle: { threshold: config.banThreshold, banMs: config.banMs, banMaxMs: config.banMaxMs },
     metrics,
   });

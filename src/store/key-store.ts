@@ -20,6 +20,8 @@ export type DeviceLookup = DeviceRead;
 export interface CredentialsLookup {
   readonly key: KeyLookup;
   readonly device: DeviceLookup;
+  /** The proof of a recent verification kept in Redis (base64url), when asked for and present. */
+  readonly sharedProof?: string;
 }
 
 const MISSING_KEY: KeyLookup = {
@@ -44,20 +46,39 @@ export class KeyStore {
    *
    * @throws KeygateError KG_ERR_STORE_UNAVAILABLE when Redis cannot answer.
    */
-  async lookupCredentials(accessKey: string, deviceId: string): Promise<CredentialsLookup> {
+  async lookupCredentials(
+    accessKey: string,
+    deviceId: string,
+    withSharedProof = false,
+  ): Promise<CredentialsLookup> {
     const keyName = this.keyspace.key(accessKey);
     const deviceName = this.keyspace.device(deviceId);
     let results: [Error | null, unknown][] | null;
     try {
-      results = await this.redis.pipeline().hgetall(keyName).hgetall(deviceName).exec();
+      const pipeline = this.redis.pipeline().hgetall(keyName).hgetall(deviceName);
+      if (withSharedProof) pipeline.get(this.keyspace.verified(accessKey));
+      results = await pipeline.exec();
     } catch (err) {
       throw unavailable(err);
     }
-    if (results === null || results.length !== 2) throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
+    if (results === null || results.length !== (withSharedProof ? 3 : 2)) {
+      throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
+    }
+    // A proof that cannot be read is no proof: the CONNECT then pays for bcrypt.
+    const [proofError, proof] = (results[2] ?? [null, null]) as [Error | null, unknown];
     return {
       key: this.toKeyLookup(keyName, results[0] as [Error | null, unknown]),
       device: this.toDeviceLookup(deviceId, results[1] as [Error | null, unknown]),
+      ...(proofError === null && typeof proof === 'string' ? { sharedProof: proof } : {}),
     };
+  }
+
+  /**
+   * Keeps the proof of a successful verification in Redis for `ttlMs` (docs/CREDENTIAL-CACHE.md). Best
+   * effort: a failed write only means the next CONNECT elsewhere verifies bcrypt again.
+   */
+  rememberProof(accessKey: string, proof: string, ttlMs: number): void {
+    this.redis.set(this.keyspace.verified(accessKey), proof, 'PX', ttlMs).catch(() => {});
   }
 
   /**

@@ -4,6 +4,8 @@
  *
  *   <prefix>key:<accessKey>     hash  an access key
  *   <prefix>device:<deviceId>   hash  a registered device
+ *   <prefix>verified:<accessKey> string  keygate's own: the proof of a recent successful verification
+ *                                         (docs/CREDENTIAL-CACHE.md), with a TTL; admins never write it
  *
  * IDs are validated identifiers (no `:`-free guarantee is needed: the kind is fixed by the fixed text
  * after the prefix). The Aedes persistence keeps its own unprefixed keys; keygate never touches them.
@@ -19,6 +21,10 @@ export class Keyspace {
 
   device(deviceId: string): string {
     return `${this.prefix}device:${deviceId}`;
+  }
+
+  verified(accessKey: string): string {
+    return `${this.prefix}verified:${accessKey}`;
   }
 
   /** Glob patterns for SCAN. */

@@ -39,7 +39,9 @@ describe('loadConfig', () => {
       rateLimit: 0,
       rateWindowMs: 15_000,
       storeTimeoutMs: 5_000,
+      credentialCacheMs: 86_400_000,
     });
+    expect(config.credentialCacheKeyFile).toBeUndefined();
     expect(config.bcryptThreads).toBeGreaterThanOrEqual(1);
   });
 
@@ -93,6 +95,24 @@ describe('loadConfig', () => {
       rateWindowMs: 1000,
       storeTimeoutMs: 800,
     });
+  });
+
+  it('checks the credential cache key file: readable, at least 32 bytes, and the cache on', () => {
+    const dir = emptyDir();
+    writeFileSync(join(dir, 'short.key'), 'x'.repeat(31));
+    writeFileSync(join(dir, 'good.key'), 'x'.repeat(32));
+    expect(() => loadConfig({ KEYGATE_CREDENTIAL_CACHE_KEY_FILE: 'none.key' }, dir)).toThrow(
+      /KEYGATE_CREDENTIAL_CACHE_KEY_FILE: cannot read .*none\.key \(ENOENT\)/,
+    );
+    expect(() => loadConfig({ KEYGATE_CREDENTIAL_CACHE_KEY_FILE: 'short.key' }, dir)).toThrow(
+      /must hold at least 32 random bytes/,
+    );
+    expect(() =>
+      loadConfig({ KEYGATE_CREDENTIAL_CACHE_KEY_FILE: 'good.key', KEYGATE_CREDENTIAL_CACHE_MS: '0' }, dir),
+    ).toThrow(/needs KEYGATE_CREDENTIAL_CACHE_MS > 0/);
+    expect(loadConfig({ KEYGATE_CREDENTIAL_CACHE_KEY_FILE: 'good.key' }, dir).credentialCacheKeyFile).toBe(
+      join(dir, 'good.key'),
+    );
   });
 
   it('refuses a maximum ban shorter than the first ban', () => {

@@ -7,6 +7,7 @@ import { settings } from '../../src/config.js';
 const readme = readFileSync('README.md', 'utf8');
 const example = JSON.parse(readFileSync('config/keygate.example.json', 'utf8')) as Record<string, unknown>;
 const optionalInExample = new Set([
+  'credentialCacheKeyFile',
   'tlsCertFile',
   'tlsKeyFile',
   'tlsCaFile',

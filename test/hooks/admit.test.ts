@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretVerifier } from '../../src/crypto/secret-verifier.js';
+import { VerifiedCredentials } from '../../src/crypto/verified-credentials.js';
 import { type AuthenticateDeps, admit } from '../../src/hooks/authenticate.js';
 import { SessionRegistry } from '../../src/hooks/sessions.js';
 import { DeviceDirectory } from '../../src/store/device-directory.js';
@@ -86,5 +88,102 @@ describe('admit: no key-existence oracle', () => {
     expect(session.principal.device).toMatchObject({ id: 'dev-1', type: 'standalone' });
     expect(session.principal.key).toMatchObject({ active: true, topicFilter: 'none' });
     expect(deps.directory.get('dev-1')).toEqual(session.principal.device);
+  });
+});
+
+describe('admit with the verified-credential cache (docs/CREDENTIAL-CACHE.md)', () => {
+  const cacheKey = randomBytes(32);
+  const withCache = (verified: VerifiedCredentials): AuthenticateDeps => ({ ...deps, verified });
+
+  it('a reconnect with the verified secret costs no bcrypt; a wrong secret still costs one and fails', async () => {
+    const cached = withCache(new VerifiedCredentials({ ttlMs: 60_000 }));
+    verifier.calls = [];
+    await admit(cached, request('key-1', SECRET));
+    await admit(cached, request('key-1', SECRET));
+    await admit(cached, request('key-1', SECRET));
+    expect(verifier.calls).toHaveLength(1);
+    await expect(admit(cached, request('key-1', 'nope'))).rejects.toMatchObject({ returnCode: 4 });
+    await expect(admit(cached, request('key-nope', SECRET))).rejects.toMatchObject({ returnCode: 4 });
+    expect(verifier.calls).toHaveLength(3);
+  });
+
+  it('the key record is read on every CONNECT: a deactivated key is refused even when cached', async () => {
+    await seed.key('key-2', SECRET);
+    const cached = withCache(new VerifiedCredentials({ ttlMs: 60_000 }));
+    await admit(cached, request('key-2', SECRET));
+    await redis.hset(`${prefix}key:key-2`, 'status', 'inactive');
+    await expect(admit(cached, request('key-2', SECRET))).rejects.toMatchObject({
+      code: 'KG_ERR_KEY_INACTIVE',
+    });
+  });
+
+  it('a secret changed in Redis invalidates the proof: the old secret fails, the new one verifies once', async () => {
+    await seed.key('key-3', SECRET);
+    const cached = withCache(new VerifiedCredentials({ ttlMs: 60_000 }));
+    await admit(cached, request('key-3', SECRET));
+    await seed.key('key-3', 'rotated-secret');
+    verifier.calls = [];
+    await expect(admit(cached, request('key-3', SECRET))).rejects.toMatchObject({ returnCode: 4 });
+    await admit(cached, request('key-3', 'rotated-secret'));
+    await admit(cached, request('key-3', 'rotated-secret'));
+    expect(verifier.calls).toHaveLength(2);
+  });
+
+  it('with a shared cache key, a sibling (or restarted) instance recognises the proof kept in Redis', async () => {
+    await seed.key('key-4', SECRET);
+    await admit(
+      withCache(new VerifiedCredentials({ ttlMs: 60_000, key: cacheKey })),
+      request('key-4', SECRET),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the proof is written without waiting
+    verifier.calls = [];
+    await admit(
+      withCache(new VerifiedCredentials({ ttlMs: 60_000, key: cacheKey })),
+      request('key-4', SECRET),
+    );
+    expect(verifier.calls).toHaveLength(0);
+    // Another cache key cannot use it; nor can a per-process cache.
+    await admit(
+      withCache(new VerifiedCredentials({ ttlMs: 60_000, key: randomBytes(32) })),
+      request('key-4', SECRET),
+    );
+    await admit(withCache(new VerifiedCredentials({ ttlMs: 60_000 })), request('key-4', SECRET));
+    expect(verifier.calls).toHaveLength(2);
+    // What a Redis dump holds: 32 bytes that are neither the secret nor the hash, expiring.
+    const stored = (await redis.get(`${prefix}verified:key-4`)) as string;
+    expect(Buffer.from(stored, 'base64url')).toHaveLength(32);
+    expect(stored).not.toContain(SECRET);
+    expect(await redis.pttl(`${prefix}verified:key-4`)).toBeGreaterThan(50_000);
+  });
+
+  it('a proof kept in Redis is worthless with the wrong secret, and its expiry ends it', async () => {
+    await seed.key('key-5', SECRET);
+    let now = 0;
+    const cache = () => new VerifiedCredentials({ ttlMs: 60_000, key: cacheKey, now: () => now });
+    const first = cache();
+    await admit(withCache(first), request('key-5', SECRET));
+    verifier.calls = [];
+    await expect(admit(withCache(cache()), request('key-5', 'guess'))).rejects.toMatchObject({
+      returnCode: 4,
+    });
+    expect(verifier.calls).toHaveLength(1);
+    now = 60_000;
+    await redis.del(`${prefix}verified:key-5`); // Redis expired it too
+    await admit(withCache(first), request('key-5', SECRET));
+    expect(verifier.calls).toHaveLength(2);
+  });
+
+  it('a fleet sharing one key reconnecting at once costs one verification', async () => {
+    await seed.key('key-6', SECRET);
+    for (let i = 0; i < 20; i++) await seed.device(`fleet-${i}`);
+    const cached = withCache(new VerifiedCredentials({ ttlMs: 60_000 }));
+    verifier.calls = [];
+    const sessions = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        admit(cached, { ...request('key-6', SECRET), clientId: `fleet-${i}` }),
+      ),
+    );
+    expect(sessions.map((s) => s.deviceId)).toEqual(Array.from({ length: 20 }, (_, i) => `fleet-${i}`));
+    expect(verifier.calls).toHaveLength(1);
   });
 });

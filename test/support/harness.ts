@@ -86,6 +86,8 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     rateLimit: 0,
     rateWindowMs: 15_000,
     storeTimeoutMs: 5_000,
+    credentialCacheMs: 86_400_000,
+    credentialCacheKeyFile: undefined,
     ...overrides,
   };
   const { stream, capture } = captureLogs();

@@ -81,11 +81,15 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   }
 
   const { verified } = deps;
-  const { key, device, sharedProof } = await deps.store.lookupCredentials(
-    username,
-    clientId,
-    verified?.shareable === true,
-  );
+  const throttle = deps.throttle?.enabled ? deps.throttle : undefined;
+  const { key, device, sharedProof, sharedBans } = await deps.store.lookupCredentials(username, clientId, {
+    proof: verified?.shareable === true,
+    ...(throttle === undefined ? {} : { bans: { address: request.address } }),
+  });
+  // A ban another instance recorded: refused before any verification, like a ban of this instance.
+  if (sharedBans !== undefined && throttle?.refusesShared(request.address, sharedBans)) {
+    throw new KeygateError('KG_ERR_THROTTLED');
+  }
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
   // Only the right secret for the stored hash, verified recently, skips bcrypt (its proof is recognised).
   if (verified === undefined || key.secretHash === undefined) {
@@ -202,6 +206,8 @@ function countFailure(
         : undefined;
   if (kind === undefined || deps.throttle === undefined) return;
   for (const ban of deps.throttle.failure(address, accessKey, kind)) {
+    const id = ban.scope === 'address' ? address : accessKey;
+    if (id !== undefined) deps.store.shareBan(ban.scope, id, ban.ms);
     deps.logger.warn(
       {
         ...(ban.scope === 'address' ? { address } : { accessKey }),

@@ -1,8 +1,10 @@
 /**
  * Brute-force protection for CONNECT (issue 6): failed CONNECTs are counted per source address and per
  * access key; past a threshold the address (or the key) is banned for a while, the ban doubling on each
- * further offence up to a maximum. In memory only, per instance: it needs no Redis, so it keeps working
- * when Redis is down, and a throttled CONNECT costs neither a bcrypt verification nor a Redis read.
+ * further offence up to a maximum. Counted in memory, per instance: it needs no Redis, so it keeps working
+ * when Redis is down, and a throttled CONNECT costs neither a bcrypt verification nor a Redis read. Bans
+ * are also shared through Redis (authenticate.ts): another instance refuses a banned address or key after
+ * its one Redis read, still before any verification.
  */
 
 export interface ThrottleSettings {
@@ -160,6 +162,16 @@ export class ConnectThrottle {
     if (keyBan === undefined) return undefined;
     const clean = address !== undefined && this.addresses.get(address, now) === undefined;
     return clean ? undefined : keyBan;
+  }
+
+  /**
+   * Whether a ban recorded by another instance (in Redis) refuses this CONNECT: the same rule as `check`
+   * — a banned address always; a banned key only from an address with failures on record here.
+   */
+  refusesShared(address: string | undefined, shared: { address: boolean; key: boolean }): boolean {
+    if (!this.enabled) return false;
+    if (shared.address) return true;
+    return shared.key && (address === undefined || this.addresses.get(address, this.now()) !== undefined);
   }
 
   /** Counts a failed CONNECT; returns the bans it starts (log each once). */

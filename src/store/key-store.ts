@@ -22,6 +22,16 @@ export interface CredentialsLookup {
   readonly device: DeviceLookup;
   /** The proof of a recent verification kept in Redis (base64url), when asked for and present. */
   readonly sharedProof?: string;
+  /** Brute-force bans another instance recorded in Redis for this address / this key (when asked). */
+  readonly sharedBans?: { readonly address: boolean; readonly key: boolean };
+}
+
+/** What to read besides the key and the device, in the same round trip. */
+export interface LookupExtras {
+  /** Read the proof of a recent verification (docs/CREDENTIAL-CACHE.md). */
+  readonly proof?: boolean;
+  /** Read the shared bans of this address (IP) and of the key. */
+  readonly bans?: { readonly address: string | undefined };
 }
 
 const MISSING_KEY: KeyLookup = {
@@ -49,28 +59,45 @@ export class KeyStore {
   async lookupCredentials(
     accessKey: string,
     deviceId: string,
-    withSharedProof = false,
+    extras: LookupExtras = {},
   ): Promise<CredentialsLookup> {
     const keyName = this.keyspace.key(accessKey);
     const deviceName = this.keyspace.device(deviceId);
     let results: [Error | null, unknown][] | null;
+    const pipeline = this.redis.pipeline().hgetall(keyName).hgetall(deviceName);
+    if (extras.proof) pipeline.get(this.keyspace.verified(accessKey));
+    const address = extras.bans?.address;
+    if (extras.bans) {
+      pipeline.exists(this.keyspace.ban('key', accessKey));
+      if (address !== undefined) pipeline.exists(this.keyspace.ban('address', address));
+    }
+    const expected = pipeline.length;
     try {
-      const pipeline = this.redis.pipeline().hgetall(keyName).hgetall(deviceName);
-      if (withSharedProof) pipeline.get(this.keyspace.verified(accessKey));
       results = await pipeline.exec();
     } catch (err) {
       throw unavailable(err);
     }
-    if (results === null || results.length !== (withSharedProof ? 3 : 2)) {
-      throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
-    }
+    if (results === null || results.length !== expected) throw new KeygateError('KG_ERR_STORE_UNAVAILABLE');
+    const extra = results.slice(2) as [Error | null, unknown][];
     // A proof that cannot be read is no proof: the CONNECT then pays for bcrypt.
-    const [proofError, proof] = (results[2] ?? [null, null]) as [Error | null, unknown];
+    const [proofError, proof] = extras.proof ? (extra.shift() ?? [null, null]) : [null, null];
+    const banned = (): boolean => {
+      const [err, count] = extra.shift() ?? [null, 0];
+      return err === null && count === 1;
+    };
+    const keyBanned = extras.bans ? banned() : false;
+    const addressBanned = extras.bans && address !== undefined ? banned() : false;
     return {
       key: this.toKeyLookup(keyName, results[0] as [Error | null, unknown]),
       device: this.toDeviceLookup(deviceId, results[1] as [Error | null, unknown]),
       ...(proofError === null && typeof proof === 'string' ? { sharedProof: proof } : {}),
+      ...(extras.bans ? { sharedBans: { address: addressBanned, key: keyBanned } } : {}),
     };
+  }
+
+  /** Records a brute-force ban for the other instances (best effort, like the proofs). */
+  shareBan(scope: 'address' | 'key', id: string, ms: number): void {
+    this.redis.set(this.keyspace.ban(scope, id), '1', 'PX', ms).catch(() => {});
   }
 
   /**

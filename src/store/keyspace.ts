@@ -6,6 +6,8 @@
  *   <prefix>device:<deviceId>   hash  a registered device
  *   <prefix>verified:<accessKey> string  keygate's own: the proof of a recent successful verification
  *                                         (docs/CREDENTIAL-CACHE.md), with a TTL; admins never write it
+ *   <prefix>ban:address:<ip>     string  keygate's own: a brute-force ban shared by the instances (TTL)
+ *   <prefix>ban:key:<accessKey>  string  keygate's own: likewise, for an access key
  *
  * IDs are validated identifiers (no `:`-free guarantee is needed: the kind is fixed by the fixed text
  * after the prefix). The Aedes persistence keeps its own unprefixed keys; keygate never touches them.
@@ -25,6 +27,10 @@ export class Keyspace {
 
   verified(accessKey: string): string {
     return `${this.prefix}verified:${accessKey}`;
+  }
+
+  ban(scope: 'address' | 'key', id: string): string {
+    return `${this.prefix}ban:${scope}:${id}`;
   }
 
   /** Glob patterns for SCAN. */

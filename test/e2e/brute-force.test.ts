@@ -157,3 +157,45 @@ describe('brute force: with Redis down', () => {
     expect(await connackFrom(port, '127.0.0.2', 'k9', SECRET)).toBe(3);
   });
 });
+
+describe('brute force: bans are shared by the instances on one Redis', () => {
+  let a: TestBroker;
+  let b: TestBroker;
+  let seed: Seeder;
+
+  beforeAll(async () => {
+    a = await startTestBroker(THROTTLE);
+    b = await startTestBroker({ ...THROTTLE, prefix: a.prefix });
+    seed = new Seeder(a.prefix);
+    await seed.device('dev-1');
+    await seed.key('key-1', SECRET);
+    await seed.key('key-2', SECRET);
+  });
+
+  afterAll(async () => {
+    await seed.close();
+    await a.close();
+    await b.close();
+  });
+
+  it('an address banned on one instance is refused on the other, before any verification', async () => {
+    for (let i = 0; i < 3; i++) expect(await connackFrom(a.port, '127.0.5.1', 'key-1', WRONG)).toBe(4);
+    await sleep(100); // the ban reaches Redis without the CONNECT waiting for it
+    const spent = await verifications(b);
+    expect(await connackFrom(b.port, '127.0.5.1', 'key-1', SECRET)).toBe(5);
+    expect(await verifications(b)).toBe(spent);
+    expect(await connackFrom(b.port, '127.0.5.2', 'key-1', SECRET)).toBe(0);
+    await sleep(1100); // the ban's TTL is the ban
+    expect(await connackFrom(b.port, '127.0.5.1', 'key-1', SECRET)).toBe(0);
+  });
+
+  it('a key banned on one instance is refused on the other for addresses that failed there', async () => {
+    for (let i = 0; i < 3; i++) expect(await connackFrom(a.port, `127.0.6.${i + 1}`, 'key-2', WRONG)).toBe(4);
+    await sleep(100);
+    // A clean address on b still gets in with the right secret (no lock-out of the key's owner) ...
+    expect(await connackFrom(b.port, '127.0.6.10', 'key-2', SECRET)).toBe(0);
+    // ... but an address that guessed wrong on b is refused at once, even with the right secret.
+    expect(await connackFrom(b.port, '127.0.6.11', 'key-2', WRONG)).toBe(4);
+    expect(await connackFrom(b.port, '127.0.6.11', 'key-2', SECRET)).toBe(5);
+  });
+});

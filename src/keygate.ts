@@ -11,6 +11,7 @@ import {
 } from './hooks/authorize.js';
 import { ConnectThrottle, type ThrottleSettings } from './hooks/connect-throttle.js';
 import { DeliveryGuard } from './hooks/delivery-guard.js';
+import { FloodLimits, type FloodSettings } from './hooks/flood-limits.js';
 import { LiveSessions } from './hooks/live-sessions.js';
 import { createPreConnect } from './hooks/pre-connect.js';
 import { SessionRegistry } from './hooks/sessions.js';
@@ -70,6 +71,14 @@ export interface KeygateOptions {
    * through Redis. Default `{ ttlMs: 86400000 }` with a per-process key; `false`: bcrypt on every CONNECT.
    */
   credentialCache?: { ttlMs?: number; key?: Buffer } | false;
+  /**
+   * Floods from authenticated devices: a PUBLISH whose payload is over `maxPayloadBytes`, or past
+   * `rateLimit` PUBLISHes in `rateWindowMs` on one connection, is refused (the connection closes) and the
+   * device's CONNECTs get CONNACK 5 for `banMs`, doubling on each further violation up to `banMaxMs`.
+   * A will over `maxPayloadBytes` is refused at CONNECT (5). In memory, per instance. Defaults 262144
+   * (256 KB), 0 (no rate limit), 15000, 30000, 3600000; a limit of 0 is off, `false` turns both off.
+   */
+  floods?: Partial<FloodSettings> | false;
   /** Where to count CONNECTs, refusals, verifications, revocations... (`createMetrics()`). Default: nowhere. */
   metrics?: KeygateMetrics;
 }
@@ -123,6 +132,8 @@ export function createKeygate(options: KeygateOptions): Keygate {
         });
   const sessions = new SessionRegistry();
   const throttle = options.throttle === false ? undefined : new ConnectThrottle(options.throttle);
+  const floodLimits = options.floods === false ? undefined : new FloodLimits(options.floods);
+  const floods = floodLimits?.enabled ? { floods: floodLimits } : {};
   const topicRoot = options.topicRoot ?? DEFAULT_TOPIC_ROOT;
   const timeoutMs = options.authTimeoutMs ?? 2000;
   const authorizeDeps = {
@@ -134,6 +145,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
     logger,
     metrics,
     storeTimeoutMs: options.storeTimeoutMs ?? 5000,
+    ...floods,
   };
 
   // Changes in Redis reach live sessions: at once through keyspace notifications, and with a bounded
@@ -173,6 +185,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       metrics,
       ...(throttle?.enabled ? { throttle } : {}),
       ...(verified === undefined ? {} : { verified }),
+      ...floods,
     }),
     authorizePublish: createAuthorizePublish(authorizeDeps),
     authorizeSubscribe: createAuthorizeSubscribe(authorizeDeps),

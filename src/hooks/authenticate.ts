@@ -13,6 +13,7 @@ import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
 import { clientAddress, clientIp } from './client-address.js';
 import type { ConnectThrottle } from './connect-throttle.js';
+import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
@@ -33,6 +34,8 @@ export interface AuthenticateDeps {
   readonly throttle?: ConnectThrottle;
   /** Recently verified credentials (docs/CREDENTIAL-CACHE.md); default: none, bcrypt on every CONNECT. */
   readonly verified?: VerifiedCredentials;
+  /** Payload and rate limits: the back-off of devices that broke them, and the will's size; default: none. */
+  readonly floods?: FloodLimits;
 }
 
 interface ConnectRequest {
@@ -71,6 +74,8 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   if (deps.throttle?.check(request.address, isValidIdentifier(username) ? username : undefined)) {
     throw new KeygateError('KG_ERR_THROTTLED');
   }
+  // A device backed off for a flood is refused just as cheaply (in memory: works while Redis is down).
+  if (deps.floods?.backedOff(clientId)) throw new KeygateError('KG_ERR_BACKED_OFF');
   // [MQTT-3.1.2-22] a password needs a user name; mqtt-packet already refuses the converse.
   if (username === undefined || password === undefined) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   const secret = decodeSecret(password);
@@ -119,12 +124,20 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     revoked: false,
     memo: new Map(),
     memoGeneration: -1,
+    floodWindowStart: 0,
+    floodCount: 0,
+    floodViolation: undefined,
   };
   // The will is published on the device's behalf later: it must be something the device could publish now.
   if (request.will) {
     await learnNamedDevice(deps.directory, deps.topicRoot, request.will.topic);
     const will = decidePublish(session.principal, deps.directory.lookup, deps.topicRoot, request.will.topic);
     if (!will.allowed) throw new KeygateError('KG_ERR_WILL_NOT_PERMITTED', will.rule);
+    // Checked now rather than when it fires: the device learns at once (CONNACK 5) instead of its will
+    // silently going nowhere later. A will is not a flood: no back-off.
+    if (deps.floods && !deps.floods.payloadAllowed(request.will.payload.length)) {
+      throw new KeygateError('KG_ERR_WILL_NOT_PERMITTED', 'payload larger than KEYGATE_MAX_PAYLOAD_BYTES');
+    }
   }
   return session;
 }
@@ -151,6 +164,12 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           if (refusal.code === 'KG_ERR_THROTTLED') {
             // Logged once, when the ban began: a flood of throttled attempts does not flood the log.
             deps.metrics?.throttled?.();
+            done(refusal as AuthenticateError, null);
+            return;
+          }
+          if (refusal.code === 'KG_ERR_BACKED_OFF') {
+            // Logged once, when the back-off began. Not a failure for the throttle: a device retrying
+            // during its back-off must not get its address banned (other devices may share it).
             done(refusal as AuthenticateError, null);
             return;
           }

@@ -7,6 +7,7 @@ import type { DeviceDirectory } from '../store/device-directory.js';
 import { bridge } from './bridge.js';
 import { clientAddress } from './client-address.js';
 import type { DeliveryGuard } from './delivery-guard.js';
+import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { storeBeforeAck } from './store-before-ack.js';
@@ -21,6 +22,8 @@ export interface AuthorizeDeps {
   readonly metrics: KeygateMetrics;
   /** Longest a QoS 1 PUBLISH waits for its store before the PUBACK (see store-before-ack.ts). */
   readonly storeTimeoutMs: number;
+  /** Payload and rate limits per connection (README "Security: floods"); default: none. */
+  readonly floods?: FloodLimits;
 }
 
 const NO_SESSION: Decision = Object.freeze({ allowed: false, rule: 'not-controlled' });
@@ -76,6 +79,15 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
       callback(new KeygateError('KG_ERR_PUBLISH_DENIED', 'revoked'));
       return;
     }
+    // Floods: over a limit, refused (the connection closes) and the device backed off. The will firing is
+    // not counted: its size was checked at CONNECT, and it is published on the device's behalf.
+    if (deps.floods !== undefined && session !== undefined && !isFiringWill(client, packet)) {
+      const refusal = floodRefusal(deps, deps.floods, client, session, packet);
+      if (refusal !== undefined) {
+        callback(refusal);
+        return;
+      }
+    }
     // Fast path, for nearly every PUBLISH: decided from memory, no promise, no timer. An allowed decision
     // never rests on a device the directory lacks (an unknown device is never in scope), so only a
     // refusal may need the slower path below, which first reads a device the directory does not know.
@@ -118,6 +130,44 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
       },
     );
   };
+}
+
+/** Whether aedes is asking about the client's will as it fires (it passes the very `client.will` object). */
+function isFiringWill(client: Client | null, packet: PublishPacket): boolean {
+  return client !== null && (client as { will?: unknown }).will === packet;
+}
+
+/**
+ * The refusal of a PUBLISH over a flood limit, or undefined when it is within them. The first violation
+ * of a connection is counted, logged (never the payload) and backs the device off; the PUBLISHes already
+ * read behind it are refused quietly while the connection closes.
+ */
+function floodRefusal(
+  deps: AuthorizeDeps,
+  floods: FloodLimits,
+  client: Client | null,
+  session: Session,
+  packet: PublishPacket,
+): KeygateError | undefined {
+  if (session.floodViolation !== undefined) return new KeygateError(session.floodViolation);
+  const violation = floods.check(session, packet.payload.length);
+  if (violation === undefined) return undefined;
+  session.floodViolation = violation;
+  const backOff = floods.backOff(session.deviceId);
+  deps.metrics.refused('publish', violation);
+  deps.logger.warn(
+    {
+      deviceId: session.deviceId,
+      accessKey: session.accessKey,
+      address: clientAddress(client),
+      reason: violation,
+      payloadBytes: packet.payload.length,
+      backOffMs: backOff.ms,
+      until: new Date(backOff.until).toISOString(),
+    },
+    'PUBLISH refused: over a flood limit; closing the connection and backing the device off',
+  );
+  return new KeygateError(violation);
 }
 
 /** Deletes the will aedes persisted for a client (aedes only does so after publishing it). */

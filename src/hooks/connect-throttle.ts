@@ -52,8 +52,11 @@ interface Entry {
   bans: number;
 }
 
-/** A bounded map of failure records: insertion order is age; an update moves a record to the end. */
-class Records {
+/**
+ * A bounded map of failure records: insertion order is age; an update moves a record to the end. Also
+ * the back-off of flooding devices (flood-limits.ts), with a threshold of 1.
+ */
+export class Records {
   private readonly entries = new Map<string, Entry>();
 
   constructor(

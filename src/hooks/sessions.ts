@@ -1,5 +1,6 @@
 import type { Client, ConnectPacket } from 'aedes';
 import type { Principal } from '../policy/authorization.js';
+import type { FloodState } from './flood-limits.js';
 
 /** What keygate needs about a CONNECT before `authenticate` runs (Aedes has rewritten some of it by then). */
 export interface ConnectInfo {
@@ -9,8 +10,8 @@ export interface ConnectInfo {
   readonly will: ConnectPacket['will'];
 }
 
-/** A client that passed `authenticate`. */
-export interface Session {
+/** A client that passed `authenticate`; its FloodState fields start at 0, 0, undefined. */
+export interface Session extends FloodState {
   readonly deviceId: string;
   readonly accessKey: string;
   /**

@@ -57,6 +57,13 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
               : { key: readFileSync(config.credentialCacheKeyFile) }),
           },
     throttle: { threshold: config.banThreshold, banMs: config.banMs, banMaxMs: config.banMaxMs },
+    floods: {
+      maxPayloadBytes: config.maxPayloadBytes,
+      rateLimit: config.rateLimit,
+      rateWindowMs: config.rateWindowMs,
+      banMs: config.banMs,
+      banMaxMs: config.banMaxMs,
+    },
     metrics,
   });
   const storage = await createStorage(config, logger);

@@ -40,6 +40,9 @@ function newSessions(directory: DeviceDirectory): Map<string, Session> {
       revoked: false,
       memo: new Map(),
       memoGeneration: -1,
+      floodWindowStart: 0,
+      floodCount: 0,
+      floodViolation: undefined,
     });
   }
   return sessions;

@@ -62,8 +62,17 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
   const storing = { timeoutMs: deps.storeTimeoutMs, logger };
   // An allowed PUBLISH: QoS 1 from a client is acknowledged only once stored; the rest go on at once.
   const allow = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
-    if (packet.qos === 1 && client !== null) storeBeforeAck(client, packet, callback, storing);
-    else callback(null);
+    if (packet.qos === 1 && client !== null) {
+      storeBeforeAck(
+        client,
+        packet,
+        (error) => {
+          if (error) deps.metrics.refused('publish', 'KG_ERR_STORE_TIMEOUT');
+          callback(error);
+        },
+        storing,
+      );
+    } else callback(null);
   };
   return function authorizePublish(
     client: Client | null,

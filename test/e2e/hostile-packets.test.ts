@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -7,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import {
   collect,
+  connackOf,
   connect,
+  redisUrl,
   Seeder,
   startTestBroker,
   subackCodes,
@@ -16,6 +20,7 @@ import {
 } from '../support/harness.js';
 import { createTestPki, type TestPki } from '../support/pki.js';
 import { encodeConnect, encodePublish, RawSession } from '../support/raw-mqtt.js';
+import { freePort } from '../support/redis-server.js';
 
 // A client that declares a huge packet, sends bytes before it is authenticated, or never sends its CONNECT
 // is closed by the broker without it buffering what was announced (README "Security: hostile packets").
@@ -372,4 +377,117 @@ it('WebSocket listener: a plain HTTP request is answered', async () => {
       .end();
   });
   expect(status).toBe(404);
+});
+
+/** Resident memory of a process, in bytes: now (VmRSS) and its peak since it started (VmHWM). Linux. */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1]) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+type HostileMode = 'huge-connect' | 'before-connack' | 'after-connack';
+
+/**
+ * One hostile client: connection after connection, it declares a 256 MB packet (a CONNECT; a PUBLISH
+ * behind a valid CONNECT, before its CONNACK; or a PUBLISH once connected) and streams its body in 64 KB
+ * writes until the broker closes the connection. Resolves with the bytes the kernel took from it.
+ */
+async function hostileClient(
+  port: number,
+  mode: HostileMode,
+  quota: number,
+  deadline: number,
+): Promise<number> {
+  const chunk = Buffer.alloc(65_536, 0x61);
+  const hugePublish = Buffer.concat([header(0x30, 268_435_455), Buffer.from([0, 1, 0x61])]);
+  const connectPacket = encodeConnect({
+    clientId: b('mem-dev'),
+    username: b('mem-key'),
+    password: b(SECRET),
+  });
+  let pushed = 0;
+  while (pushed < quota && Date.now() < deadline) {
+    const socket = netConnect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await Promise.race([once(socket, 'connect'), closed]);
+    if (socket.destroyed) continue;
+    if (mode === 'huge-connect') socket.write(header(0x10, 268_435_455));
+    if (mode === 'before-connack') socket.write(Buffer.concat([connectPacket, hugePublish]));
+    if (mode === 'after-connack') {
+      socket.write(connectPacket);
+      let received = 0;
+      socket.on('data', (data: Buffer) => {
+        received += data.length;
+      });
+      while (received < 4 && !socket.destroyed) await new Promise((resolve) => setTimeout(resolve, 5));
+      socket.write(hugePublish);
+    }
+    let open = true;
+    void closed.then(() => {
+      open = false;
+    });
+    while (open && pushed < quota) {
+      const flushed = socket.write(chunk, (err) => {
+        if (!err) pushed += chunk.length;
+      });
+      if (!flushed) await Promise.race([once(socket, 'drain').catch(() => {}), closed]);
+    }
+    socket.destroy();
+    await closed;
+  }
+  return pushed;
+}
+
+describe('memory under hostile clients (the broker as its own process)', () => {
+  it('16 clients pushing 256 MB of declared-huge packets grow the broker by far less', async () => {
+    const prefix = `kgmem:${Date.now()}:`;
+    const memSeed = new Seeder(prefix);
+    await memSeed.device('mem-dev');
+    await memSeed.key('mem-key', SECRET);
+    await memSeed.close();
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/server/main.js'], {
+      env: {
+        PATH: process.env.PATH,
+        REDIS_URL: redisUrl(),
+        KEYGATE_PREFIX: prefix,
+        KEYGATE_PERSISTENCE: 'memory',
+        MQTT_HOST: '127.0.0.1',
+        MQTT_PORT: String(port),
+        HTTP_PORT: String(await freePort()),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    try {
+      const pid = child.pid as number;
+      const started = Date.now() + 15_000;
+      while ((await connackOf(port, { clientId: 'mem-dev', username: 'mem-key', password: SECRET })) !== 0) {
+        if (Date.now() > started) throw new Error('the broker process never accepted a CONNECT');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const before = memoryOf(pid);
+      const modes: HostileMode[] = ['huge-connect', 'before-connack', 'after-connack'];
+      const deadline = Date.now() + 120_000;
+      const pushed = await Promise.all(
+        Array.from({ length: 16 }, (_, i) =>
+          hostileClient(port, modes[i % 3] as HostileMode, 16 * 2 ** 20, deadline),
+        ),
+      );
+      const total = pushed.reduce((sum, n) => sum + n, 0);
+      const after = memoryOf(pid);
+      const grew = after.peak - before.rss;
+      console.log(
+        `hostile clients pushed ${(total / 2 ** 20).toFixed(0)} MB; broker RSS ${(before.rss / 2 ** 20).toFixed(1)} MB before, peak ${(after.peak / 2 ** 20).toFixed(1)} MB (+${(grew / 2 ** 20).toFixed(1)} MB)`,
+      );
+      expect(total).toBeGreaterThan(200 * 2 ** 20);
+      expect(grew).toBeLessThan(30 * 2 ** 20);
+      // Still serving.
+      expect(await connackOf(port, { clientId: 'mem-dev', username: 'mem-key', password: SECRET })).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 180_000);
 });

@@ -194,8 +194,9 @@ export async function startListeners(
     (err: Error & { code?: string }, socket: Duplex): void => {
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
         // Node reports the timeout but leaves the socket open when 'tlsClientError' has a listener.
+        const address = peerOf(socket); // before destroy(): a destroyed socket forgets its peer
         socket.destroy();
-        logger.info({ transport, address: peerOf(socket), reason: 'connect-timeout' }, 'connection dropped');
+        logger.info({ transport, address, reason: 'connect-timeout' }, 'connection dropped');
         events.dropped?.('connect-timeout');
         return;
       }

@@ -297,6 +297,12 @@ describe('over TLS and WebSocket', () => {
     await once(silent, 'connect');
     const noHandshake = await watch(silent, Buffer.alloc(0), { waitMs: 5000 });
     expect(noHandshake.closed).toBe(true);
+    const log = broker.logs
+      .records()
+      .find(
+        (r) => r.msg === 'connection dropped' && r.transport === 'mqtts' && r.reason === 'connect-timeout',
+      );
+    expect(log?.address).toMatch(/^127\.0\.0\.1:\d+$/);
 
     const secure = tlsConnect({ port, host: '127.0.0.1', ca: pki.read(pki.caCert), servername: 'localhost' });
     await once(secure, 'secureConnect');
@@ -332,7 +338,14 @@ describe('over TLS and WebSocket', () => {
 
   it('WebSocket: a CONNECT declaring 256 MB is closed at its header, a message over the limit too', async () => {
     const port = broker.running.listeners.ws?.port as number;
-    for (const message of [header(0x10, 268_435_455), Buffer.alloc(MAX_CONNECT + MAX_PACKET, 0x10)]) {
+    const cases: [Buffer, string][] = [
+      [header(0x10, 268_435_455), 'connect-too-large'],
+      // A CONNECT the guard would read, in one WebSocket message larger than the largest packet allowed:
+      // ws refuses it at its frame header, before the guard sees a byte of it.
+      [Buffer.concat([connectOfLength(MAX_CONNECT), Buffer.alloc(MAX_PACKET)]), 'packet-too-large'],
+    ];
+    for (const [message, reason] of cases) {
+      const before = await dropped(broker, reason);
       const ws = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, 'mqtt');
       ws.on('error', () => {});
       await once(ws, 'open');
@@ -346,6 +359,7 @@ describe('over TLS and WebSocket', () => {
       ]);
       expect(result).toBe('closed');
       expect(received).toEqual([]);
+      expect(await dropped(broker, reason)).toBe(before + 1);
     }
   });
 

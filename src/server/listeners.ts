@@ -188,7 +188,7 @@ export async function startListeners(
   };
   const host = config.mqttHost;
   const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined;
-  // Every MQTT stream goes through the frame guard before aedes reads a byte of it.
+  // A TLS handshake that times out is a connection dropped before its CONNECT; other TLS errors are noise.
   const tlsError =
     (transport: string) =>
     (err: Error & { code?: string }, socket: Duplex): void => {
@@ -202,6 +202,7 @@ export async function startListeners(
       }
       logger.debug({ transport, err: err.message }, 'TLS error');
     };
+  // Every MQTT stream goes through the frame guard before aedes reads a byte of it.
   const handle = (conn: Duplex, req?: IncomingMessage): void => {
     // Read now: a destroyed socket no longer knows its peer (and Node keeps it once read, for later logs).
     const address = peerOf((conn as Socket).remoteAddress !== undefined ? conn : req?.socket);

@@ -17,4 +17,10 @@ export {
   type RefusalReason,
   type VerificationResult,
 } from './metrics.js';
+export {
+  DROP_REASONS,
+  type DropReason,
+  type FrameGuardOptions,
+  guardConnection,
+} from './server/frame-guard.js';
 export { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';

@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConnackCode, ErrorCode } from './errors.js';
 import type { Rule } from './policy/authorization.js';
+import { DROP_REASONS, type DropReason } from './server/frame-guard.js';
 
 /**
  * Why a PUBLISH or SUBSCRIBE was refused: a rule of the authorization table, an error code, or one of
@@ -63,6 +64,7 @@ export class PrometheusMetrics implements KeygateMetrics {
   private readonly revocationSeconds: Histogram;
   private readonly redisErrors: Counter;
   private readonly throttledConnects: Counter;
+  private readonly droppedByReason = new Map<DropReason, Counter.Internal>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -136,6 +138,17 @@ export class PrometheusMetrics implements KeygateMetrics {
       help: 'CONNECTs refused by the brute-force throttle (CONNACK 5, no verification); also in keygate_connects_total.',
       registers,
     });
+    const dropped = new Counter({
+      name: 'keygate_connections_dropped_total',
+      help: 'Connections closed before or outside MQTT handling, by reason: a first packet not CONNECT, a CONNECT or a later packet declared over its limit, too many bytes before the CONNACK, a malformed remaining length, no CONNECT in time.',
+      labelNames: ['reason'],
+      registers,
+    });
+    for (const reason of DROP_REASONS) {
+      const child = dropped.labels(reason);
+      child.inc(0);
+      this.droppedByReason.set(reason, child);
+    }
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -178,6 +191,11 @@ export class PrometheusMetrics implements KeygateMetrics {
 
   throttled(): void {
     this.throttledConnects.inc();
+  }
+
+  /** A connection was closed by the frame guard or for not sending its CONNECT in time. */
+  connectionDropped(reason: DropReason): void {
+    this.droppedByReason.get(reason)?.inc();
   }
 
   /** The Prometheus text exposition of every metric. */

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { Aedes } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { KeygateError } from '../errors.js';
+import { clientAddress } from '../hooks/client-address.js';
 import { createKeygate, type Keygate } from '../keygate.js';
 import { createMetrics, type PrometheusMetrics } from '../metrics.js';
 import { type HttpEndpoints, type Readiness, startHttpEndpoints } from './http.js';
@@ -28,6 +29,9 @@ export interface RunningBroker {
    */
   close(): Promise<void>;
 }
+
+/** The error aedes closes a connection with when no CONNECT arrived within its `connectTimeout`. */
+const AEDES_CONNECT_TIMEOUT = 'connect did not arrive in time';
 
 function closeBroker(broker: Aedes): Promise<void> {
   return new Promise((resolve) => broker.close(() => resolve()));
@@ -71,9 +75,18 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   // subscriptions), a stand-in answers every CONNECT with CONNACK 3: the listeners are up at once and a
   // device learns "server unavailable" rather than finding nothing listening.
   const standIn = await Aedes.createBroker({
+    connectTimeout: config.connectTimeoutMs,
     authenticate: (_client, _username, _password, done) =>
       done(new KeygateError('KG_ERR_STORE_UNAVAILABLE', 'broker starting') as never, null),
   });
+  // A connection that has not sent a complete CONNECT within connectTimeoutMs is closed by aedes: counted
+  // with the frame guard's drops.
+  const onConnectionError = (client: Client | null, err: Error): void => {
+    if (err.message !== AEDES_CONNECT_TIMEOUT) return;
+    logger.info({ address: clientAddress(client), reason: 'connect-timeout' }, 'connection dropped');
+    metrics.connectionDropped('connect-timeout');
+  };
+  standIn.on('connectionError', onConnectionError);
   let current: Aedes = standIn;
   const dispatcher = { handle: (conn: never, req: never) => current.handle(conn, req) } as unknown as Aedes;
   metrics.countConnectedClients(() => current.connectedClients);
@@ -101,7 +114,9 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
       readiness,
       logger,
     });
-    listeners = await startListeners(dispatcher, config, logger);
+    listeners = await startListeners(dispatcher, config, logger, {
+      dropped: (reason) => metrics.connectionDropped(reason),
+    });
   } catch (err) {
     const listenersClosed = listeners?.close();
     await closeBroker(standIn);
@@ -114,7 +129,11 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
   }
   const up = listeners;
   const endpoints = http;
-  const realReady = Aedes.createBroker({ ...storage.aedesOptions, ...keygate.hooks }).then((broker) => {
+  const realReady = Aedes.createBroker({
+    ...storage.aedesOptions,
+    ...keygate.hooks,
+    connectTimeout: config.connectTimeoutMs,
+  }).then((broker) => {
     // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.
     (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
       logger.warn({ err: err.message }, 'broker error'),
@@ -122,9 +141,10 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     broker.on('clientError', (client, err) =>
       logger.debug({ clientId: client?.id, err: err.message }, 'client error'),
     );
-    broker.on('connectionError', (client, err) =>
-      logger.debug({ clientId: client?.id, err: err.message }, 'connection error'),
-    );
+    broker.on('connectionError', (client, err) => {
+      if (err.message === AEDES_CONNECT_TIMEOUT) return onConnectionError(client, err);
+      logger.debug({ clientId: client?.id, err: err.message }, 'connection error');
+    });
     if (closing !== undefined) {
       // Shut down while it was starting: it never serves.
       void closeBroker(broker);

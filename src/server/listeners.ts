@@ -9,6 +9,7 @@ import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
+import { type DropReason, guardConnection } from './frame-guard.js';
 
 /** The one path MQTT over WebSocket is served on (what mqtt.js, Paho and MQTT.js-based apps use). */
 export const WEBSOCKET_PATH = '/mqtt';
@@ -60,12 +61,20 @@ export async function listen(
   return server.address() as AddressInfo;
 }
 
+/** What the listeners report besides logs. */
+export interface ListenerEvents {
+  /** A connection was closed for a hostile packet or a timeout before its CONNECT. */
+  dropped?(reason: DropReason): void;
+}
+
 /** Certificate, key and (optionally) the CA client certificates must chain to. */
 function tlsOptions(config: Config): TlsOptions {
   const ca = config.tlsCaFile === undefined ? undefined : readFileSync(config.tlsCaFile);
   return {
     cert: readFileSync(config.tlsCertFile as string),
     key: readFileSync(config.tlsKeyFile as string),
+    // A TLS handshake counts against the CONNECT's deadline: a client that never finishes it is closed.
+    handshakeTimeout: config.connectTimeoutMs,
     // With a CA: clients must present a certificate it signed, or the handshake fails.
     ...(ca === undefined ? {} : { ca, requestCert: true, rejectUnauthorized: true }),
   };
@@ -81,6 +90,13 @@ function refuseUpgrade(socket: Duplex, status: 404 | 503, reason: string): void 
   socket.destroy();
 }
 
+/** `host:port` of a socket, for logs. */
+function peerOf(socket: unknown): string | undefined {
+  const peer = socket as { remoteAddress?: string; remotePort?: number } | undefined;
+  if (peer?.remoteAddress === undefined) return undefined;
+  return `${peer.remoteAddress}:${peer.remotePort}`;
+}
+
 function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '';
   const query = url.indexOf('?');
@@ -92,13 +108,21 @@ function pathOf(req: IncomingMessage): string {
  * Authentication and authorization are the broker's, as on every transport.
  */
 function webSocketServer(
-  broker: Aedes,
+  handle: (conn: Duplex, req: IncomingMessage) => void,
   server: HttpServer,
   logger: Logger,
   transport: string,
   isClosing: () => boolean,
+  config: Config,
+  events: ListenerEvents,
 ): WebSocketServer {
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    // ws buffers a whole message before handing it on: no message may be larger than the largest packet
+    // allowed (with its fixed header, at most 5 bytes [MQTT-2.2.3]). The default would be 100 MiB.
+    maxPayload: Math.max(config.maxConnectBytes, config.maxPacketBytes) + 5,
+  });
   wss.on('error', (err) => logger.warn({ transport, err: err.message }, 'WebSocket server error'));
   server.on('request', (_req, res) => {
     res.writeHead(404, { 'content-type': 'text/plain', connection: 'close' });
@@ -108,9 +132,20 @@ function webSocketServer(
     if (isClosing()) return refuseUpgrade(socket, 503, 'Service Unavailable');
     if (pathOf(req) !== WEBSOCKET_PATH) return refuseUpgrade(socket, 404, 'Not Found');
     wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => logger.debug({ transport, err: err.message }, 'WebSocket error'));
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+          // A WebSocket message over maxPayload: ws closes the connection (1009) without buffering it.
+          logger.info(
+            { transport, address: peerOf(req.socket), reason: 'packet-too-large' },
+            'connection dropped',
+          );
+          events.dropped?.('packet-too-large');
+          return;
+        }
+        logger.debug({ transport, err: err.message }, 'WebSocket error');
+      });
       // aedes keeps `req` as client.req: the client's address is found there (client-address.ts).
-      broker.handle(createWebSocketStream(ws), req);
+      handle(createWebSocketStream(ws), req);
     });
   });
   return wss;
@@ -121,7 +156,12 @@ function webSocketServer(
  * configured; WebSocket and secure WebSocket when their ports are set. Every transport goes through
  * `broker.handle`, hence through the same authentication and authorization.
  */
-export async function startListeners(broker: Aedes, config: Config, logger: Logger): Promise<Listeners> {
+export async function startListeners(
+  broker: Aedes,
+  config: Config,
+  logger: Logger,
+  events: ListenerEvents = {},
+): Promise<Listeners> {
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
   const webSockets: WebSocketServer[] = [];
@@ -148,9 +188,44 @@ export async function startListeners(broker: Aedes, config: Config, logger: Logg
   };
   const host = config.mqttHost;
   const tls = config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined;
+  // A TLS handshake that times out is a connection dropped before its CONNECT; other TLS errors are noise.
+  const tlsError =
+    (transport: string) =>
+    (err: Error & { code?: string }, socket: Duplex): void => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+        // Node reports the timeout but leaves the socket open when 'tlsClientError' has a listener.
+        const address = peerOf(socket); // before destroy(): a destroyed socket forgets its peer
+        socket.destroy();
+        logger.info({ transport, address, reason: 'connect-timeout' }, 'connection dropped');
+        events.dropped?.('connect-timeout');
+        return;
+      }
+      logger.debug({ transport, err: err.message }, 'TLS error');
+    };
+  // Every MQTT stream goes through the frame guard before aedes reads a byte of it.
+  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+    // Read now: a destroyed socket no longer knows its peer (and Node keeps it once read, for later logs).
+    const address = peerOf((conn as Socket).remoteAddress !== undefined ? conn : req?.socket);
+    guardConnection(conn, {
+      maxConnectBytes: config.maxConnectBytes,
+      maxPacketBytes: config.maxPacketBytes,
+      onDrop(reason) {
+        // The address and the reason; never the bytes.
+        logger.info({ address, reason }, 'connection dropped');
+        events.dropped?.(reason);
+      },
+    });
+    broker.handle(conn as never, req as never);
+  };
+  // An HTTP(S) server answers or upgrades a request within the CONNECT's deadline.
+  const httpTimeouts = {
+    headersTimeout: config.connectTimeoutMs,
+    requestTimeout: config.connectTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.connectTimeoutMs),
+  };
 
   try {
-    const tcp = createServer(broker.handle);
+    const tcp = createServer(handle);
     track(tcp);
     const mqtt = await listen(tcp, config.mqttPort, host, 'MQTT_PORT');
     logger.info(
@@ -160,10 +235,8 @@ export async function startListeners(broker: Aedes, config: Config, logger: Logg
 
     let mqtts: AddressInfo | undefined;
     if (tls) {
-      const server = createTlsServer(tlsOptions(config), broker.handle);
-      server.on('tlsClientError', (err) =>
-        logger.debug({ transport: 'mqtts', err: err.message }, 'TLS error'),
-      );
+      const server = createTlsServer(tlsOptions(config), handle);
+      server.on('tlsClientError', tlsError('mqtts'));
       track(server);
       mqtts = await listen(server, config.mqttsPort, host, 'MQTTS_PORT');
       logger.info(
@@ -174,8 +247,8 @@ export async function startListeners(broker: Aedes, config: Config, logger: Logg
 
     let ws: AddressInfo | undefined;
     if (config.wsPort !== undefined) {
-      const server = createHttpServer();
-      webSockets.push(webSocketServer(broker, server, logger, 'ws', () => closing));
+      const server = createHttpServer(httpTimeouts);
+      webSockets.push(webSocketServer(handle, server, logger, 'ws', () => closing, config, events));
       track(server);
       ws = await listen(server, config.wsPort, host, 'WS_PORT');
       logger.info(
@@ -186,9 +259,9 @@ export async function startListeners(broker: Aedes, config: Config, logger: Logg
 
     let wss: AddressInfo | undefined;
     if (config.wssPort !== undefined && tls) {
-      const server = createHttpsServer(tlsOptions(config));
-      server.on('tlsClientError', (err) => logger.debug({ transport: 'wss', err: err.message }, 'TLS error'));
-      webSockets.push(webSocketServer(broker, server, logger, 'wss', () => closing));
+      const server = createHttpsServer({ ...tlsOptions(config), ...httpTimeouts });
+      server.on('tlsClientError', tlsError('wss'));
+      webSockets.push(webSocketServer(handle, server, logger, 'wss', () => closing, config, events));
       track(server);
       wss = await listen(server, config.wssPort, host, 'WSS_PORT');
       logger.info(

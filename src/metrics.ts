@@ -29,6 +29,8 @@ export interface KeygateMetrics {
   revocation(code: ErrorCode, seconds: number): void;
   /** A CONNECT was refused by the brute-force throttle (it is counted by `connect(5)` too). Optional. */
   throttled?(): void;
+  /** A secret was recognised by the verified-credential cache: no bcrypt verification. Optional. */
+  verifiedFromCache?(): void;
   /** The Redis connection reported an error (a failed connection attempt, a lost connection...). */
   redisError(): void;
 }
@@ -41,6 +43,7 @@ export const noMetrics: KeygateMetrics = Object.freeze({
   verification() {},
   revocation() {},
   throttled() {},
+  verifiedFromCache() {},
   redisError() {},
 });
 
@@ -60,6 +63,7 @@ export class PrometheusMetrics implements KeygateMetrics {
   };
   private readonly verifications: Counter<'result'>;
   private readonly verificationSeconds: Histogram;
+  private readonly cacheHits: Counter;
   private readonly revocations: Counter<'code'>;
   private readonly revocationSeconds: Histogram;
   private readonly redisErrors: Counter;
@@ -108,6 +112,11 @@ export class PrometheusMetrics implements KeygateMetrics {
       name: 'keygate_bcrypt_verifications_total',
       help: 'Secret verifications (bcrypt), by result.',
       labelNames: ['result'],
+      registers,
+    });
+    this.cacheHits = new Counter({
+      name: 'keygate_credential_cache_hits_total',
+      help: 'CONNECTs whose secret was recognised by the verified-credential cache (no bcrypt verification).',
       registers,
     });
     this.verificationSeconds = new Histogram({
@@ -173,6 +182,10 @@ export class PrometheusMetrics implements KeygateMetrics {
 
   deliveryFiltered(): void {
     this.filtered++;
+  }
+
+  verifiedFromCache(): void {
+    this.cacheHits.inc();
   }
 
   verification(result: VerificationResult, seconds: number): void {

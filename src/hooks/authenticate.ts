@@ -103,7 +103,8 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   } else {
     const keyName = deps.store.keyspace.key(username);
     const proof = verified.proof(keyName, key.secretHash, secret);
-    if (!verified.recognises(keyName, proof, sharedProof)) {
+    if (verified.recognises(keyName, proof, sharedProof)) deps.metrics?.verifiedFromCache?.();
+    else {
       const hash = key.secretHash;
       if (!(await verified.once(proof, () => deps.verifier.verify(secret, hash)))) {
         throw new KeygateError('KG_ERR_BAD_CREDENTIALS');

@@ -147,9 +147,11 @@ describe('/metrics', () => {
     expect(sample(reply.body, 'keygate_connects_total{code="0"}')).toBe(1);
     expect(sample(reply.body, 'keygate_connects_total{code="5"}')).toBe(1);
     expect(sample(reply.body, 'keygate_connects_total{code="2"}')).toBe(0);
-    expect(sample(reply.body, 'keygate_bcrypt_verifications_total{result="match"}')).toBe(2);
+    // The second right secret is recognised by the verified-credential cache: no second bcrypt.
+    expect(sample(reply.body, 'keygate_bcrypt_verifications_total{result="match"}')).toBe(1);
     expect(sample(reply.body, 'keygate_bcrypt_verifications_total{result="mismatch"}')).toBe(1);
-    expect(sample(reply.body, 'keygate_bcrypt_verification_seconds_count')).toBe(3);
+    expect(sample(reply.body, 'keygate_bcrypt_verification_seconds_count')).toBe(2);
+    expect(sample(reply.body, 'keygate_credential_cache_hits_total')).toBe(1);
     // prom-client's process metrics.
     expect(reply.body).toContain('process_cpu_user_seconds_total');
     expect(reply.body).toContain('nodejs_eventloop_lag_seconds');

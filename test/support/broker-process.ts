@@ -12,8 +12,6 @@ export interface BrokerProcess {
   records(): Record<string, unknown>[];
   stdout(): string;
   stderr(): string;
-  /** SIGTERM, then the exit code (SIGKILL after `ms`). */
-  stop(ms?: number): Promise<number | null>;
 }
 
 /** Starts the broker with nothing but PATH, HTTP_PORT=0 and `env` in its environment. */
@@ -49,13 +47,5 @@ export function startBrokerProcess(env: Record<string, string>): BrokerProcess {
         .map((line) => JSON.parse(line) as Record<string, unknown>),
     stdout: () => stdout,
     stderr: () => stderr,
-    async stop(ms = 15_000) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), ms);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
   };
 }

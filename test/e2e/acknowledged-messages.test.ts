@@ -125,7 +125,7 @@ describe('no lost acknowledged QoS 1 messages (KEYGATE_PERSISTENCE=redis)', () =
       // Nothing published during the stall was acknowledged: the store never answered.
       expect(sentDuringStall.filter((n) => ackedAtKill.has(n))).toEqual([]);
       expect(missing()).toEqual([]);
-      expect(second.out()).not.toMatch(/"level":(50|60)/);
+      expect(second.stdout()).not.toMatch(/"level":(50|60)/);
       await seed.close();
     },
     40_000,

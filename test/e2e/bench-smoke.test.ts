@@ -92,3 +92,21 @@ it('the memory benchmark reads the heap of both brokers around the connections',
   expect(report.keygate.heapAfter).toBeGreaterThan(0);
   expect(typeof report.extraBytesPerConnection).toBe('number');
 }, 90_000);
+
+it('the flood benchmark measures the round trip without, then under, both kinds of flood', async () => {
+  const { stdout } = await run(process.execPath, ['bench/flood.mjs', '--json'], {
+    env: { ...process.env, BENCH_SECONDS: '1', BENCH_FLOOD_CONNECTIONS: '5', REDIS_URL: '' },
+    timeout: 100_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    results: { variant: string; samples: number; p99: number; flood?: { attempts: number } }[];
+  };
+  expect(report.results.map((r) => r.variant)).toEqual([
+    'no flood (baseline)',
+    'flood, default bans',
+    'flood, bans off',
+  ]);
+  for (const r of report.results) expect(r.samples).toBeGreaterThan(0);
+  expect(report.results[0]?.flood).toBeUndefined();
+  for (const r of report.results.slice(1)) expect(r.flood?.attempts).toBeGreaterThan(0);
+}, 120_000);

@@ -27,6 +27,8 @@ export class SecretVerifier {
   private readonly pool: Piscina;
   private readonly metrics: KeygateMetrics;
 
+  private closing = false;
+
   constructor(options: SecretVerifierOptions = {}) {
     this.metrics = options.metrics ?? noMetrics;
     const threads = options.threads ?? availableParallelism();
@@ -51,6 +53,8 @@ export class SecretVerifier {
     } catch (err) {
       this.metrics.verification('error', (performance.now() - started) / 1000);
       if (err instanceof Error && /queue/i.test(err.message)) throw new KeygateError('KG_ERR_OVERLOADED');
+      // Shutting down: the pool was destroyed under a pending verification (CONNACK 3, not an error).
+      if (this.closing) throw new KeygateError('KG_ERR_STORE_UNAVAILABLE', 'shutting down');
       throw err;
     }
     const ok = matched && hash !== undefined;
@@ -59,6 +63,7 @@ export class SecretVerifier {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.pool.destroy();
   }
 }

@@ -87,6 +87,12 @@ export const settings = {
     schema: z.coerce.number().int().min(1).max(604_800_000),
     default: 3_600_000,
   },
+  // A banned (or backed-off) CONNECT waits this long for its CONNACK 5: slows down clients that retry at once.
+  banDelayMs: {
+    env: 'KEYGATE_BAN_DELAY_MS',
+    schema: z.coerce.number().int().min(0).max(60_000),
+    default: 1000,
+  },
   // Hostile packets (README "Security: hostile packets"). Sizes are an MQTT packet's remaining length
   // as declared in its fixed header [MQTT-2.2.3]: a larger declaration closes the connection before any
   // of its bytes are buffered.

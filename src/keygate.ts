@@ -61,6 +61,11 @@ export interface KeygateOptions {
    */
   throttle?: Partial<ThrottleSettings> | false;
   /**
+   * How long a CONNECT refused by a ban (brute force) or a back-off (floods) waits for its CONNACK 5, in
+   * ms: a tarpit for clients that retry at once. Default 1000; 0 answers at once.
+   */
+  refusalDelayMs?: number;
+  /**
    * Longest a QoS 1 PUBLISH waits for its message to be stored (retained, persistent sessions' queues)
    * before aedes may PUBACK it; past it the connection is closed without PUBACK. Default 5000.
    */
@@ -184,6 +189,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       logger,
       metrics,
       ...(throttle?.enabled ? { throttle } : {}),
+      refusalDelayMs: options.refusalDelayMs ?? 1000,
       ...(verified === undefined ? {} : { verified }),
       ...floods,
     }),

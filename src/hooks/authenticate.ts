@@ -17,6 +17,9 @@ import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
+/** Most banned CONNECTs held in the tarpit at once (each is a socket and a timer). */
+const MAX_HELD = 10_000;
+
 /** Longest secret accepted, in bytes. bcrypt reads only 72; this only bounds the work a peer can cause. */
 export const MAX_SECRET_BYTES = 1024;
 
@@ -32,6 +35,8 @@ export interface AuthenticateDeps {
   readonly metrics?: KeygateMetrics;
   /** Brute-force protection (failed CONNECTs per address and per key); default: none. */
   readonly throttle?: ConnectThrottle;
+  /** How long a banned or backed-off CONNECT waits for its CONNACK 5 (a tarpit); default 0. */
+  readonly refusalDelayMs?: number;
   /** Recently verified credentials (docs/CREDENTIAL-CACHE.md); default: none, bcrypt on every CONNECT. */
   readonly verified?: VerifiedCredentials;
   /** Payload and rate limits: the back-off of devices that broke them, and the will's size; default: none. */
@@ -146,6 +151,22 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
 /** Aedes' `authenticate` hook. */
 export function createAuthenticate(deps: AuthenticateDeps) {
   const { logger, sessions } = deps;
+  // A banned or backed-off CONNECT waits `refusalDelayMs` for its CONNACK 5: a client that retries as soon
+  // as it is refused (a brute-forcer, a flooding device) then costs a few CONNECTs a second per socket,
+  // not thousands. At most MAX_HELD wait at once; past that the refusal is immediate.
+  const delayMs = deps.refusalDelayMs ?? 0;
+  let held = 0;
+  const tarpit = (answer: () => void): void => {
+    if (delayMs === 0 || held >= MAX_HELD) {
+      answer();
+      return;
+    }
+    held++;
+    setTimeout(() => {
+      held--;
+      answer();
+    }, delayMs).unref();
+  };
   return function authenticate(
     client: Client,
     username: Readonly<string | undefined>,
@@ -165,13 +186,13 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           if (refusal.code === 'KG_ERR_THROTTLED') {
             // Logged once, when the ban began: a flood of throttled attempts does not flood the log.
             deps.metrics?.throttled?.();
-            done(refusal as AuthenticateError, null);
+            tarpit(() => done(refusal as AuthenticateError, null));
             return;
           }
           if (refusal.code === 'KG_ERR_BACKED_OFF') {
             // Logged once, when the back-off began. Not a failure for the throttle: a device retrying
             // during its back-off must not get its address banned (other devices may share it).
-            done(refusal as AuthenticateError, null);
+            tarpit(() => done(refusal as AuthenticateError, null));
             return;
           }
           if (deps.throttle !== undefined) countFailure(deps, address, accessKey, refusal);

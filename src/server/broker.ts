@@ -51,6 +51,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     notifications: config.notifications === 'on',
     revalidateIntervalMs: config.revalidateMs,
     storeTimeoutMs: config.storeTimeoutMs,
+    refusalDelayMs: config.banDelayMs,
     credentialCache:
       config.credentialCacheMs === 0
         ? false

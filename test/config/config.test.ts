@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       banThreshold: 5,
       banMs: 30_000,
       banMaxMs: 3_600_000,
+      banDelayMs: 1000,
       maxConnectBytes: 262_144,
       maxPacketBytes: 1_048_576,
       connectTimeoutMs: 10_000,

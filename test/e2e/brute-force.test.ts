@@ -199,3 +199,27 @@ describe('brute force: bans are shared by the instances on one Redis', () => {
     expect(await connackFrom(b.port, '127.0.6.11', 'key-2', SECRET)).toBe(5);
   });
 });
+
+describe('brute force: the tarpit (KEYGATE_BAN_DELAY_MS)', () => {
+  it('a banned CONNECT waits for its CONNACK 5; a legitimate one from elsewhere does not', async () => {
+    const broker = await startTestBroker({ ...THROTTLE, banMs: 5000, banMaxMs: 5000, banDelayMs: 700 });
+    const seed = new Seeder(broker.prefix);
+    try {
+      await seed.device('dev-1');
+      await seed.key('key-1', SECRET);
+      for (let i = 0; i < 3; i++) expect(await connackFrom(broker.port, '127.0.7.1', 'key-1', WRONG)).toBe(4);
+      const started = Date.now();
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () => connackFrom(broker.port, '127.0.7.1', 'key-1', SECRET)),
+      );
+      expect(answers).toEqual(Array(20).fill(5));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(650);
+      const clean = Date.now();
+      expect(await connackFrom(broker.port, '127.0.7.2', 'key-1', SECRET)).toBe(0);
+      expect(Date.now() - clean).toBeLessThan(650);
+    } finally {
+      await seed.close();
+      await broker.close();
+    }
+  });
+});

@@ -79,6 +79,8 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
     banThreshold: 0,
     banMs: 30_000,
     banMaxMs: 3_600_000,
+    // Refusals answered at once (test/e2e/brute-force.test.ts tests the tarpit).
+    banDelayMs: 0,
     maxConnectBytes: 262_144,
     maxPacketBytes: 1_048_576,
     connectTimeoutMs: 10_000,

@@ -73,6 +73,17 @@ function decodeSecret(password: Buffer): string | undefined {
  */
 export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Promise<Session> {
   const { clientId, username, password } = request;
+  // Every bcrypt verification of this CONNECT goes through here: at most `threshold` at once per address.
+  const verify = async (secret: string, hash: string | undefined): Promise<boolean> => {
+    if (deps.throttle?.beginVerification(request.address) === false) {
+      throw new KeygateError('KG_ERR_OVERLOADED', 'too many verifications under way from this address');
+    }
+    try {
+      return await deps.verifier.verify(secret, hash);
+    } finally {
+      deps.throttle?.endVerification(request.address);
+    }
+  };
   if (!isValidIdentifier(clientId)) throw new KeygateError('KG_ERR_CLIENT_ID_INVALID');
   // A throttled CONNECT costs no verification and no Redis read. (A ban reveals nothing about the key:
   // it follows from this address's or this key's own failures, whether the key exists or not.)
@@ -86,7 +97,7 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   const secret = decodeSecret(password);
   if (!isValidIdentifier(username) || secret === undefined) {
     // Spend a verification anyway: a malformed key costs as much time as a wrong secret.
-    await deps.verifier.verify('', undefined);
+    await verify('', undefined);
     throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   }
 
@@ -103,15 +114,14 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
   // Only the right secret for the stored hash, verified recently, skips bcrypt (its proof is recognised).
   if (verified === undefined || key.secretHash === undefined) {
-    if (!(await deps.verifier.verify(secret, key.secretHash)))
-      throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
+    if (!(await verify(secret, key.secretHash))) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   } else {
     const keyName = deps.store.keyspace.key(username);
     const proof = verified.proof(keyName, key.secretHash, secret);
     if (verified.recognises(keyName, proof, sharedProof)) deps.metrics?.verifiedFromCache?.();
     else {
       const hash = key.secretHash;
-      if (!(await verified.once(proof, () => deps.verifier.verify(secret, hash)))) {
+      if (!(await verified.once(proof, () => verify(secret, hash)))) {
         throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
       }
       verified.remember(keyName, proof);

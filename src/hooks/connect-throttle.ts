@@ -129,6 +129,8 @@ export class ConnectThrottle {
   readonly settings: Required<ThrottleSettings>;
   private readonly addresses: Records;
   private readonly keys: Records;
+  /** Verifications under way, per address (bounded by the addresses with a CONNECT in progress). */
+  private readonly verifying = new Map<string, number>();
 
   constructor(
     settings: Partial<ThrottleSettings> = {},
@@ -175,6 +177,26 @@ export class ConnectThrottle {
     if (!this.enabled) return false;
     if (shared.address) return true;
     return shared.key && (address === undefined || this.addresses.get(address, this.now()) !== undefined);
+  }
+
+  /**
+   * Starts a bcrypt verification for `address`: false when `threshold` of its verifications are already
+   * under way. Without this, a burst of concurrent guesses from one address would all be verified before
+   * the first failures could ban it (each costs ~50 ms of a core). Pair every true with `endVerification`.
+   */
+  beginVerification(address: string | undefined): boolean {
+    if (!this.enabled || address === undefined) return true;
+    const under = this.verifying.get(address) ?? 0;
+    if (under >= this.settings.threshold) return false;
+    this.verifying.set(address, under + 1);
+    return true;
+  }
+
+  endVerification(address: string | undefined): void {
+    if (!this.enabled || address === undefined) return;
+    const under = (this.verifying.get(address) ?? 1) - 1;
+    if (under <= 0) this.verifying.delete(address);
+    else this.verifying.set(address, under);
   }
 
   /** Counts a failed CONNECT; returns the bans it starts (log each once). */

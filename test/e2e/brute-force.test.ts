@@ -223,3 +223,26 @@ describe('brute force: the tarpit (KEYGATE_BAN_DELAY_MS)', () => {
     }
   });
 });
+
+describe('brute force: a burst of concurrent guesses from one address', () => {
+  it('costs at most `threshold` verifications at once; the rest get CONNACK 3 and the address is banned', async () => {
+    const broker = await startTestBroker(THROTTLE);
+    const seed = new Seeder(broker.prefix);
+    try {
+      await seed.device('dev-1');
+      await seed.key('key-1', SECRET);
+      const answers = await Promise.all(
+        // Different guesses (the same wrong secret concurrently would share one verification anyway).
+        Array.from({ length: 30 }, (_, i) => connackFrom(broker.port, '127.0.8.1', 'key-1', `${WRONG}-${i}`)),
+      );
+      expect(answers.filter((code) => code === 4).length).toBeLessThanOrEqual(6);
+      expect(answers.filter((code) => code === 3).length).toBeGreaterThan(0);
+      expect(await verifications(broker)).toBeLessThan(30);
+      expect(await connackFrom(broker.port, '127.0.8.1', 'key-1', SECRET)).toBe(5);
+      expect(await connackFrom(broker.port, '127.0.8.2', 'key-1', SECRET)).toBe(0);
+    } finally {
+      await seed.close();
+      await broker.close();
+    }
+  });
+});

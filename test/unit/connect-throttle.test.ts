@@ -105,3 +105,18 @@ describe('ConnectThrottle', () => {
     expect(t.failure('10.0.0.10', undefined, 'credentials')).toHaveLength(1);
   });
 });
+
+describe('ConnectThrottle: verifications under way per address', () => {
+  it('allows `threshold` at once per address, then refuses until one ends; off when disabled', () => {
+    const throttle = new ConnectThrottle({ threshold: 2, banMs: 1000, banMaxMs: 4000 });
+    expect(throttle.beginVerification('10.0.0.1')).toBe(true);
+    expect(throttle.beginVerification('10.0.0.1')).toBe(true);
+    expect(throttle.beginVerification('10.0.0.1')).toBe(false);
+    expect(throttle.beginVerification('10.0.0.2')).toBe(true);
+    expect(throttle.beginVerification(undefined)).toBe(true);
+    throttle.endVerification('10.0.0.1');
+    expect(throttle.beginVerification('10.0.0.1')).toBe(true);
+    const off = new ConnectThrottle({ threshold: 0 });
+    for (let i = 0; i < 10; i++) expect(off.beginVerification('10.0.0.1')).toBe(true);
+  });
+});

@@ -51,6 +51,8 @@ function bars(title, unit, rows, scaleType = 'linear') {
         encoding: {
           y: { field: 'name', type: 'nominal', sort: null, title: null },
           x: { field: 'value', type: 'quantitative', title: unit, scale: { type: scaleType } },
+          // A bar on a log scale needs a baseline other than 0.
+          ...(scaleType === 'log' ? { x2: { datum: 1 } } : {}),
           color: {
             field: 'name',
             type: 'nominal',
@@ -188,6 +190,7 @@ if (targets.length) {
             title: 'score (log scale)',
             scale: { type: 'log', domain: [0.01, 10] },
           },
+          x2: { datum: 0.01 },
           color: {
             field: 'met',
             type: 'nominal',
@@ -225,7 +228,11 @@ const spec = {
   background: 'white',
   padding: 12,
   vconcat: [{ hconcat: top }, ...panels.slice(top.length)],
-  config: { font: 'sans-serif', view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 11 } },
+  config: {
+    font: 'sans-serif',
+    view: { stroke: null },
+    axis: { labelFontSize: 11, titleFontSize: 11, labelLimit: 300 },
+  },
 };
 const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
 await writeFile(out, await view.toSVG());

@@ -70,7 +70,6 @@ export async function startMosquitto(port, users, acl) {
     `acl_file ${join(dir, 'acl')}`,
     'persistence false',
     'max_queued_messages 0',
-    'set_tcp_nodelay true',
     'log_dest none',
     // Started as root, mosquitto would switch to the `mosquitto` user, which cannot read the temp dir.
     ...(process.getuid?.() === 0 ? ['user root'] : []),

@@ -50,7 +50,8 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
     redis: { commandsPerPublish: number; commandsPerSubscribe: number };
   };
   expect(report.devices).toBe(100);
-  expect(report.runs.map((r) => r.variant)).toEqual(['bare', 'keygate']);
+  // mosquitto runs too where it is installed (the native reference).
+  expect(report.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto')).toEqual(['bare', 'keygate']);
   for (const r of report.runs) expect(r.delivered).toBe(r.messages);
   expect(report.ratio.delivered).toBeGreaterThan(0);
   expect(typeof report.redis.commandsPerPublish).toBe('number');

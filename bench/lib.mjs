@@ -22,3 +22,74 @@ export function median(values) {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
+
+/**
+ * Writes a benchmark's report to docs/bench-results/<name>.json when the benchmark was started with
+ * `--save` (as `npm run bench:*` does), for bench/chart.mjs. Smoke runs (`--json` only) leave docs alone.
+ */
+export async function saveResults(name, report) {
+  if (!process.argv.includes('--save')) return;
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const dir = new URL('../docs/bench-results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  const saved = { bench: name, measuredAt: new Date().toISOString(), node: process.version, ...report };
+  await writeFile(new URL(`${name}.json`, dir), `${JSON.stringify(saved, null, 2)}\n`);
+}
+
+const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
+
+/**
+ * Starts Debian's mosquitto (the native reference) in its own process with a config of its own in a temp
+ * dir: one listener on a free loopback port, `allow_anonymous false`, a password file hashed by
+ * `mosquitto_passwd -U` (mosquitto 2.0: PBKDF2-SHA512), an ACL file (`acl` lines). Resolves to undefined
+ * when mosquitto is not installed (or BENCH_MOSQUITTO=off): the caller reports "skipped".
+ * `users`: [username, password] pairs.
+ */
+export async function startMosquitto(port, users, acl) {
+  const { access, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFile, spawn } = await import('node:child_process');
+  const { once } = await import('node:events');
+  const { promisify } = await import('node:util');
+  if (MOSQUITTO === 'off') return undefined;
+  try {
+    await access(MOSQUITTO);
+  } catch {
+    return undefined;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'bench-mosquitto-'));
+  const passwords = join(dir, 'passwd');
+  await writeFile(passwords, users.map(([u, p]) => `${u}:${p}\n`).join(''), { mode: 0o600 });
+  await promisify(execFile)('mosquitto_passwd', ['-U', passwords]);
+  await writeFile(join(dir, 'acl'), `${acl.join('\n')}\n`);
+  const config = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous false',
+    `password_file ${passwords}`,
+    `acl_file ${join(dir, 'acl')}`,
+    'persistence false',
+    'max_queued_messages 0',
+    'log_dest none',
+    // Started as root, mosquitto would switch to the `mosquitto` user, which cannot read the temp dir.
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
+  ];
+  await writeFile(join(dir, 'mosquitto.conf'), `${config.join('\n')}\n`);
+  const child = spawn(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const { stdout } = await promisify(execFile)(MOSQUITTO, ['-h']).catch((err) => err);
+  const version = /mosquitto version (\S+)/.exec(stdout ?? '')?.[1] ?? 'unknown';
+  await waitForPort(port);
+  return {
+    version,
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -3,7 +3,7 @@
 // (after forced GC) is read with no client, then with BENCH_CONNECTIONS raw MQTT connections open.
 // keygate: BENCH_DEVICES registered devices, one key per connected device, scoped by ID and tag.
 // Run: npm run bench:memory. Sizes: BENCH_CONNECTIONS (10000), BENCH_DEVICES (max(10000, connections)).
-// --json prints one JSON object.
+// --json prints one JSON object, --save also writes docs/bench-results/memory.json.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
@@ -12,7 +12,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { waitForPort } from './lib.mjs';
+import { saveResults, waitForPort } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
@@ -129,6 +129,7 @@ const report = {
   keygate,
   extraBytesPerConnection: keygate.bytesPerConnection - bare.bytesPerConnection,
 };
+await saveResults('memory', report);
 if (json) {
   console.log(JSON.stringify(report));
 } else {

@@ -2,7 +2,8 @@
 // session it revokes, with many connected clients — for both change paths: keyspace notifications on,
 // and off (the periodic re-validation as the backstop). Run: npm run bench:revocation
 // Sizes: BENCH_CLIENTS (default 1000), BENCH_CHANGES (default 200), BENCH_REVALIDATE_MS (default 1000).
-// Prints a Markdown table and, with --json, one JSON object per path.
+// Prints a Markdown table and, with --json, one JSON object per path; --save also writes
+// docs/bench-results/revocation.json.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +11,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqtt from 'mqtt';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { waitForPort } from './lib.mjs';
+import { saveResults, waitForPort } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -131,6 +132,7 @@ async function run(path) {
 }
 
 const results = [await run('notifications'), await run('backstop')];
+await saveResults('revocation', { paths: results });
 if (json) {
   for (const result of results) console.log(JSON.stringify(result));
 } else {

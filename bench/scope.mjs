@@ -3,11 +3,12 @@
 // restricted by 1,000 device IDs and a few tags; the subscriber looks at `state` topics of devices drawn
 // at random from the whole directory, so both in-scope and out-of-scope answers are timed.
 // Run: npm run bench:scope. Sizes: BENCH_SMALL (10), BENCH_LARGE (100000), BENCH_DECISIONS (1000000 per
-// sample), BENCH_RUNS (7 samples per size, interleaved). --json prints one JSON object.
+// sample), BENCH_RUNS (7 samples per size, interleaved). --json prints one JSON object, --save also
+// writes docs/bench-results/scope.json.
 import { performance } from 'node:perf_hooks';
 import { decideDelivery } from '../dist/policy/authorization.js';
 import { parseDeviceRecord, parseKeyRecord } from '../dist/store/records.js';
-import { median } from './lib.mjs';
+import { median, saveResults } from './lib.mjs';
 
 const SMALL = Number(process.env.BENCH_SMALL ?? 10);
 const LARGE = Number(process.env.BENCH_LARGE ?? 100_000);
@@ -119,6 +120,7 @@ report.small.devicesAddressed = Math.min(SMALL, TOPICS);
 report.large.devicesAddressed = Math.min(LARGE, TOPICS);
 report.ratio = report.large.nsPerDecision / report.small.nsPerDecision;
 report.ratioSameWorkingSet = report.largeHot.nsPerDecision / report.small.nsPerDecision;
+await saveResults('scope', report);
 if (json) {
   console.log(JSON.stringify(report));
 } else {

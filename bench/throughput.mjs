@@ -6,8 +6,12 @@
 // on its own `losant/<id>/state`. Runs alternate bare, keygate, bare, keygate, ... BENCH_RUNS times each;
 // medians and the ratio keygate/bare are reported. Around every keygate run the benchmark reads Redis
 // `INFO commandstats` and reports the commands per SUBSCRIBE and per publish (+ its delivery).
+// When Debian's mosquitto is installed it runs too, as the native reference (bench/lib.mjs startMosquitto:
+// password file, ACL: a client writes under losant/<its client ID>/, reads losant/#), interleaved with
+// the others; keygate is also reported against it. Not installed (or BENCH_MOSQUITTO=off): "skipped".
 // Run: npm run bench:throughput. Sizes: BENCH_DEVICES (10000), BENCH_MESSAGES (200000 per run),
-// BENCH_PUBLISHERS (10), BENCH_RUNS (5), BENCH_PAYLOAD (64 bytes). --json prints one JSON object.
+// BENCH_PUBLISHERS (10), BENCH_RUNS (5), BENCH_PAYLOAD (64 bytes). --json prints one JSON object, --save
+// also writes docs/bench-results/throughput.json (for bench/chart.mjs).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
@@ -16,7 +20,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { median, waitForPort } from './lib.mjs';
+import { median, saveResults, startMosquitto, waitForPort } from './lib.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -167,15 +171,22 @@ async function oneRun(variant, port, scope, redis) {
   const expectedBytes = total * packetSize;
   let received = 0;
   let lastAt = 0;
+  let acceptedAll = false;
   const done = new Promise((resolve) => {
     const timer = setTimeout(resolve, 60_000 + total / 10);
+    // A broker that drops messages (none should) ends the run after 5 s without a delivery.
+    const idle = setInterval(() => {
+      if (acceptedAll && performance.now() - lastAt > 5000) finish();
+    }, 500);
+    const finish = () => {
+      clearTimeout(timer);
+      clearInterval(idle);
+      resolve();
+    };
     subscriber.on('data', (chunk) => {
       received += chunk.length;
       lastAt = performance.now();
-      if (received >= expectedBytes) {
-        clearTimeout(timer);
-        resolve();
-      }
+      if (received >= expectedBytes) finish();
     });
   });
   subscriber.resume();
@@ -205,6 +216,8 @@ async function oneRun(variant, port, scope, redis) {
     return performance.now();
   });
   const acceptedAt = Math.max(...(await Promise.all(sent)));
+  acceptedAll = true;
+  lastAt = Math.max(lastAt, acceptedAt);
   await done;
   const afterPublish = redis ? await redisCommands(redis) : undefined;
   for (const socket of [subscriber, ...publishers]) socket.destroy();
@@ -258,6 +271,13 @@ async function main() {
     KEYGATE_NOTIFICATIONS: 'on',
     KEYGATE_REVALIDATE_MS: '3600000',
   });
+  const mosquittoPort = await freeLoopbackPort();
+  const inScope = [...scope.byId, ...scope.byTag];
+  const mosquitto = await startMosquitto(
+    mosquittoPort,
+    inScope.map((i) => [`key-${i}`, SECRET]),
+    ['pattern write losant/%c/#', 'pattern read losant/#'],
+  );
   const runs = [];
   const progress = (r) => {
     if (!json) process.stderr.write(`${r.variant} ${Math.round(r.deliveredPerSec)} delivered msg/s\n`);
@@ -267,11 +287,14 @@ async function main() {
     // One warm-up run each (JIT), not reported.
     await oneRun('bare', barePort, scope);
     await oneRun('keygate', keygatePort, scope);
+    if (mosquitto) await oneRun('mosquitto', mosquittoPort, scope);
     for (let r = 0; r < RUNS; r++) {
       runs.push(progress(await oneRun('bare', barePort, scope)));
       runs.push(progress(await oneRun('keygate', keygatePort, scope, redis)));
+      if (mosquitto) runs.push(progress(await oneRun('mosquitto', mosquittoPort, scope)));
     }
   } finally {
+    await mosquitto?.stop();
     await stopBroker(bare);
     await stopBroker(keygate);
     redis.disconnect();
@@ -288,6 +311,7 @@ async function main() {
   };
   const bareSummary = summary('bare');
   const keygateSummary = summary('keygate');
+  const mosquittoSummary = mosquitto ? summary('mosquitto') : undefined;
   const keygateRuns = runs.filter((r) => r.variant === 'keygate');
   const publishCommands = keygateRuns.reduce((sum, r) => sum + r.redisDuringPublish.total, 0);
   const subscribeCommands = keygateRuns.reduce((sum, r) => sum + r.redisPerSubscribe.total, 0);
@@ -301,10 +325,20 @@ async function main() {
     runsPerVariant: RUNS,
     bare: bareSummary,
     keygate: keygateSummary,
+    mosquitto: mosquittoSummary
+      ? { version: mosquitto.version, ...mosquittoSummary }
+      : 'skipped (not installed)',
     ratio: {
       accepted: keygateSummary.acceptedPerSec / bareSummary.acceptedPerSec,
       delivered: keygateSummary.deliveredPerSec / bareSummary.deliveredPerSec,
     },
+    ratioToMosquitto: mosquittoSummary
+      ? {
+          keygateAccepted: keygateSummary.acceptedPerSec / mosquittoSummary.acceptedPerSec,
+          keygateDelivered: keygateSummary.deliveredPerSec / mosquittoSummary.deliveredPerSec,
+          bareDelivered: bareSummary.deliveredPerSec / mosquittoSummary.deliveredPerSec,
+        }
+      : undefined,
     redis: {
       commandsPerPublish: publishCommands / published,
       commandsDuringPublish: publishCommands,
@@ -316,6 +350,7 @@ async function main() {
     },
     runs: runs.map(({ redisPerSubscribe, redisDuringPublish, ...r }) => r),
   };
+  await saveResults('throughput', report);
   if (json) {
     console.log(JSON.stringify(report));
     return;
@@ -325,9 +360,10 @@ async function main() {
   );
   console.log('| run | broker | accepted msg/s | delivered msg/s | delivered/sent |');
   console.log('|---|---|---|---|---|');
+  const perRun = mosquitto ? 3 : 2;
   runs.forEach((r, i) => {
     console.log(
-      `| ${(i >> 1) + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} |`,
+      `| ${Math.floor(i / perRun) + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} |`,
     );
   });
   console.log('\n| broker | median accepted msg/s | median delivered msg/s |');
@@ -338,9 +374,21 @@ async function main() {
   console.log(
     `| keygate | ${Math.round(keygateSummary.acceptedPerSec)} | ${Math.round(keygateSummary.deliveredPerSec)} |`,
   );
+  if (mosquittoSummary) {
+    console.log(
+      `| mosquitto ${mosquitto.version} | ${Math.round(mosquittoSummary.acceptedPerSec)} | ${Math.round(mosquittoSummary.deliveredPerSec)} |`,
+    );
+  }
   console.log(
     `| keygate / bare | ${report.ratio.accepted.toFixed(3)} | ${report.ratio.delivered.toFixed(3)} |`,
   );
+  if (mosquittoSummary) {
+    console.log(
+      `| keygate / mosquitto | ${report.ratioToMosquitto.keygateAccepted.toFixed(3)} | ${report.ratioToMosquitto.keygateDelivered.toFixed(3)} |`,
+    );
+  } else {
+    console.log('\nmosquitto: skipped (not installed)');
+  }
   console.log(
     `\nRedis commands (keygate runs, INFO excluded): ${report.redis.commandsPerSubscribe} per SUBSCRIBE; ${publishCommands} during ${published} publishes + deliveries (${report.redis.commandsPerPublish} per publish)`,
   );

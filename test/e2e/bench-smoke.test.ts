@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 
@@ -47,7 +50,8 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
     redis: { commandsPerPublish: number; commandsPerSubscribe: number };
   };
   expect(report.devices).toBe(100);
-  expect(report.runs.map((r) => r.variant)).toEqual(['bare', 'keygate']);
+  // mosquitto runs too where it is installed (the native reference).
+  expect(report.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto')).toEqual(['bare', 'keygate']);
   for (const r of report.runs) expect(r.delivered).toBe(r.messages);
   expect(report.ratio.delivered).toBeGreaterThan(0);
   expect(typeof report.redis.commandsPerPublish).toBe('number');
@@ -110,3 +114,49 @@ it('the flood benchmark measures the round trip without, then under, both kinds 
   expect(report.results[0]?.flood).toBeUndefined();
   for (const r of report.results.slice(1)) expect(r.flood?.attempts).toBeGreaterThan(0);
 }, 120_000);
+
+it('the connect benchmark measures CONNECT rates, a cold storm and a restart storm, and the chart draws them', async () => {
+  const { stdout } = await run(process.execPath, ['bench/connect.mjs', '--json'], {
+    env: {
+      ...process.env,
+      BENCH_COST: '4',
+      BENCH_HASHES: '4',
+      BENCH_CONNECTS: '40',
+      BENCH_COLD_CONNECTS: '5',
+      BENCH_WARM_KEYS: '20',
+      BENCH_RUNS: '1',
+      BENCH_STORM_DEVICES: '10',
+      BENCH_RESTART_DEVICES: '10',
+      BENCH_STORM_LIMIT_S: '60',
+      REDIS_URL: '',
+    },
+    timeout: 120_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    rate: { runs: { variant: string; codes: Record<string, number> }[]; bare: number; warm: number };
+    storm: { devices: number; eventLoop: { p99: number } };
+    restart: { devices: number; readmitted: number; secondsUntilAllReadmitted: number };
+  };
+  const variants = report.rate.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto');
+  expect(variants).toEqual(['bare', 'keygate warm', 'keygate cold']);
+  for (const r of report.rate.runs) expect(r.codes['0']).toBeGreaterThan(0);
+  expect(report.rate.bare).toBeGreaterThan(0);
+  expect(report.storm.devices).toBe(10);
+  expect(report.storm.eventLoop.p99).toBeGreaterThan(0);
+  expect(report.restart.readmitted).toBe(10);
+  expect(report.restart.secondsUntilAllReadmitted).toBeGreaterThan(0);
+
+  // The chart renders those results (a temp dir: docs/ is left alone).
+  const dir = await mkdtemp(join(tmpdir(), 'bench-chart-'));
+  try {
+    await writeFile(join(dir, 'connect.json'), stdout);
+    await run(process.execPath, ['bench/chart.mjs', '--results', dir, '--out', join(dir, 'chart.svg')], {
+      timeout: 60_000,
+    });
+    const svg = await readFile(join(dir, 'chart.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('CONNECT rate');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 180_000);

@@ -113,7 +113,7 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     secretFingerprint: fingerprintSecretHash(key.secretHash as string),
     principal: right.principal,
     revoked: false,
-    memo: new Map(),
+    memo: undefined,
     memoGeneration: -1,
   };
   // The will is published on the device's behalf later: it must be something the device could publish now.

@@ -1,4 +1,5 @@
 import { isValidIdentifier, isValidTagKey, isValidTagValue } from './identifiers.js';
+import { EMPTY_SET, Interner } from './intern.js';
 import { type Parsed, splitList, splitTag } from './tags.js';
 
 /**
@@ -23,6 +24,11 @@ export const UNRESTRICTED: Scope = {
   anyValueTagKeys: new Set(),
 };
 
+const NO_TAG_VALUES: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
+/** Scopes by their tag entries (`tagSource`), without device IDs; bounded (a miss only costs a parse). */
+const TAG_SCOPES = new Interner<Scope>(4096);
+
 /**
  * Parses `restrictions`: comma-separated device IDs and tags; an entry with `=` is a tag, one without a
  * device ID; `key=*` matches any value of that tag key. Missing or empty (`""`) is unrestricted; a
@@ -32,7 +38,9 @@ export const UNRESTRICTED: Scope = {
  */
 export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
   if (raw === undefined || raw === '') return { ok: true, value: UNRESTRICTED };
-  const deviceIds = new Set<string>();
+  let deviceIds: Set<string> | undefined;
+  /** The tag entries, trimmed, as `key=value` joined by `,`: keys hold neither, so this is unambiguous. */
+  let tagSource = '';
   const tagValues = new Map<string, Set<string>>();
   const anyValueTagKeys = new Set<string>();
   for (const entry of splitList(raw)) {
@@ -40,11 +48,13 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
     if (tag === undefined) {
       if (!isValidIdentifier(entry))
         return { ok: false, problem: `restriction "${entry}" is not a device ID` };
+      deviceIds ??= new Set();
       deviceIds.add(entry);
       continue;
     }
     const [key, value] = tag;
     if (!isValidTagKey(key)) return { ok: false, problem: `restriction tag key "${key}" is not valid` };
+    tagSource += tagSource === '' ? `${key}=${value}` : `,${key}=${value}`;
     if (value === '*') {
       anyValueTagKeys.add(key);
       continue;
@@ -58,5 +68,21 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
     }
     values.add(value);
   }
-  return { ok: true, value: { unrestricted: false, deviceIds, tagValues, anyValueTagKeys } };
+  // Keys with the same tag restrictions share them (read-only, issue 7: heap per connection); a scope
+  // without device IDs is shared whole.
+  let tags = TAG_SCOPES.get(tagSource);
+  if (tags === undefined) {
+    tags = TAG_SCOPES.keep(tagSource, {
+      unrestricted: false,
+      deviceIds: EMPTY_SET,
+      tagValues: tagValues.size === 0 ? NO_TAG_VALUES : tagValues,
+      anyValueTagKeys: anyValueTagKeys.size === 0 ? EMPTY_SET : anyValueTagKeys,
+    });
+  }
+  if (deviceIds === undefined) return { ok: true, value: tags };
+  const { tagValues: sharedValues, anyValueTagKeys: sharedAny } = tags;
+  return {
+    ok: true,
+    value: { unrestricted: false, deviceIds, tagValues: sharedValues, anyValueTagKeys: sharedAny },
+  };
 }

@@ -10,6 +10,12 @@ import { type Parsed, splitList, splitTag } from './tags.js';
 export interface Scope {
   /** Missing or empty `restrictions`: every registered device is in scope. */
   readonly unrestricted: boolean;
+  /**
+   * The device ID when the restrictions name exactly one (then `deviceIds` is empty): a one-entry Set
+   * would cost a hash table per key, and a key per device is the usual setup (issue 7).
+   */
+  readonly deviceId: string | undefined;
+  /** The device IDs when the restrictions name two or more. */
   readonly deviceIds: ReadonlySet<string>;
   /** Tag key → accepted values (`floor=3`). */
   readonly tagValues: ReadonlyMap<string, ReadonlySet<string>>;
@@ -19,6 +25,7 @@ export interface Scope {
 
 export const UNRESTRICTED: Scope = {
   unrestricted: true,
+  deviceId: undefined,
   deviceIds: new Set(),
   tagValues: new Map(),
   anyValueTagKeys: new Set(),
@@ -38,6 +45,7 @@ const TAG_SCOPES = new Interner<Scope>(4096);
  */
 export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
   if (raw === undefined || raw === '') return { ok: true, value: UNRESTRICTED };
+  let deviceId: string | undefined;
   let deviceIds: Set<string> | undefined;
   /** The tag entries, trimmed, as `key=value` joined by `,`: keys hold neither, so this is unambiguous. */
   let tagSource = '';
@@ -48,8 +56,12 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
     if (tag === undefined) {
       if (!isValidIdentifier(entry))
         return { ok: false, problem: `restriction "${entry}" is not a device ID` };
-      deviceIds ??= new Set();
-      deviceIds.add(entry);
+      if (deviceIds !== undefined) deviceIds.add(entry);
+      else if (deviceId === undefined) deviceId = entry;
+      else if (deviceId !== entry) {
+        deviceIds = new Set([deviceId, entry]);
+        deviceId = undefined;
+      }
       continue;
     }
     const [key, value] = tag;
@@ -74,15 +86,22 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
   if (tags === undefined) {
     tags = TAG_SCOPES.keep(tagSource, {
       unrestricted: false,
+      deviceId: undefined,
       deviceIds: EMPTY_SET,
       tagValues: tagValues.size === 0 ? NO_TAG_VALUES : tagValues,
       anyValueTagKeys: anyValueTagKeys.size === 0 ? EMPTY_SET : anyValueTagKeys,
     });
   }
-  if (deviceIds === undefined) return { ok: true, value: tags };
+  if (deviceId === undefined && deviceIds === undefined) return { ok: true, value: tags };
   const { tagValues: sharedValues, anyValueTagKeys: sharedAny } = tags;
   return {
     ok: true,
-    value: { unrestricted: false, deviceIds, tagValues: sharedValues, anyValueTagKeys: sharedAny },
+    value: {
+      unrestricted: false,
+      deviceId,
+      deviceIds: deviceIds ?? EMPTY_SET,
+      tagValues: sharedValues,
+      anyValueTagKeys: sharedAny,
+    },
   };
 }

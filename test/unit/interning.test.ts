@@ -79,14 +79,30 @@ describe('key restrictions', () => {
     const a = scopeOf('dev-1,group=3');
     const b = scopeOf('dev-2,group=3');
     expect(a.tagValues).toBe(b.tagValues);
-    expect(a.deviceIds).not.toBe(b.deviceIds);
-    expect([...a.deviceIds]).toEqual(['dev-1']);
-    expect([...b.deviceIds]).toEqual(['dev-2']);
+    expect(a.deviceId).toBe('dev-1');
+    expect(b.deviceId).toBe('dev-2');
+    expect(a.deviceIds).toBe(EMPTY_SET);
     const group3 = tagsOf('group=3');
     expect(isInScope(a, 'dev-1', tagsOf('group=9'))).toBe(true);
     expect(isInScope(a, 'dev-2', tagsOf('group=9'))).toBe(false);
     expect(isInScope(b, 'dev-2', tagsOf('group=9'))).toBe(true);
     expect(isInScope(a, 'other', group3)).toBe(true);
+  });
+
+  it.each<[string, string | undefined, string[]]>([
+    ['dev-1', 'dev-1', []],
+    ['dev-1,dev-1', 'dev-1', []],
+    ['dev-1,group=3,dev-1', 'dev-1', []],
+    ['dev-1,dev-2', undefined, ['dev-1', 'dev-2']],
+    ['dev-1,dev-2,dev-1', undefined, ['dev-1', 'dev-2']],
+    ['group=3', undefined, []],
+  ])('%j: one device ID is held alone, two or more in a Set', (raw, one, many) => {
+    const scope = scopeOf(raw);
+    expect(scope.deviceId).toBe(one);
+    expect([...scope.deviceIds]).toEqual(many);
+    for (const id of ['dev-1', 'dev-2', 'dev-3']) {
+      expect(isInScope(scope, id, tagsOf('x=1'))).toBe(id === one || many.includes(id));
+    }
   });
 
   it('a scope of tags alone is shared whole; one with device IDs is not', () => {

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 
 function summarise(path) {
   const snapshot = JSON.parse(readFileSync(path, 'utf8'));
-  const { node_fields: fields, node_types: [types] } = snapshot.snapshot.meta;
+  const {
+    node_fields: fields,
+    node_types: [types],
+  } = snapshot.snapshot.meta;
   const width = fields.length;
   const at = (name) => fields.indexOf(name);
   const [typeAt, nameAt, sizeAt] = [at('type'), at('name'), at('self_size')];

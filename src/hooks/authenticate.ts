@@ -138,7 +138,7 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     secretFingerprint: fingerprintSecretHash(key.secretHash as string),
     principal: right.principal,
     revoked: false,
-    memo: new Map(),
+    memo: undefined,
     memoGeneration: -1,
     floodWindowStart: 0,
     floodCount: 0,

@@ -65,21 +65,23 @@ export class DeliveryGuard {
   }
 
   private visibility(session: Session, deviceId: string): number {
-    if (
-      session.memoGeneration !== this.directory.generation ||
-      session.memo.size >= MAX_DEVICES_PER_SESSION
-    ) {
-      session.memo.clear();
+    let { memo } = session;
+    if (memo === undefined) {
+      memo = new Map();
+      session.memo = memo;
+      session.memoGeneration = this.directory.generation;
+    } else if (session.memoGeneration !== this.directory.generation || memo.size >= MAX_DEVICES_PER_SESSION) {
+      memo.clear();
       session.memoGeneration = this.directory.generation;
     }
-    let bits = session.memo.get(deviceId);
+    let bits = memo.get(deviceId);
     if (bits === undefined) {
       const { lookup } = this.directory;
       bits =
         KNOWN |
         (controls(session.principal, deviceId, lookup) ? CONTROLS : 0) |
         (inScope(session.principal.key, deviceId, lookup) ? IN_SCOPE : 0);
-      session.memo.set(deviceId, bits);
+      memo.set(deviceId, bits);
     }
     return bits;
   }

@@ -25,9 +25,10 @@ export interface Session extends FloodState {
   revoked: boolean;
   /**
    * Per-delivery memo: device ID → what this session may see of that device (bits, see DeliveryGuard),
-   * valid while the device directory's generation equals `memoGeneration`.
+   * valid while the device directory's generation equals `memoGeneration`. Created on the first
+   * delivery (most devices never receive another device's messages).
    */
-  memo: Map<string, number>;
+  memo: Map<string, number> | undefined;
   memoGeneration: number;
 }
 
@@ -39,8 +40,8 @@ export interface Session extends FloodState {
 export class SessionRegistry {
   private readonly connects = new WeakMap<Client, ConnectInfo>();
   private readonly sessions = new WeakMap<Client, Session>();
-  private readonly byKey = new Map<string, Set<Client>>();
-  private readonly byDevice = new Map<string, Set<Client>>();
+  private readonly byKey = new Map<string, Indexed>();
+  private readonly byDevice = new Map<string, Indexed>();
 
   rememberConnect(client: Client, info: ConnectInfo): void {
     this.connects.set(client, info);
@@ -78,24 +79,34 @@ export class SessionRegistry {
   }
 }
 
-function addTo(index: Map<string, Set<Client>>, id: string, client: Client): void {
-  let clients = index.get(id);
-  if (clients === undefined) {
-    clients = new Set();
-    index.set(id, clients);
-  }
-  clients.add(client);
+/**
+ * The clients under one ID: the client itself when there is one (the usual case: a Set per ID would cost
+ * a hash table per connection, issue 7), a Set when there are more.
+ */
+type Indexed = Client | Set<Client>;
+
+function addTo(index: Map<string, Indexed>, id: string, client: Client): void {
+  const clients = index.get(id);
+  if (clients === undefined) index.set(id, client);
+  else if (clients instanceof Set) clients.add(client);
+  else if (clients !== client) index.set(id, new Set([clients, client]));
 }
 
 /** The live clients under `id`, dropping closed ones from the index on the way. */
-function liveIn(index: Map<string, Set<Client>>, id: string): Client[] {
+function liveIn(index: Map<string, Indexed>, id: string): Client[] {
   const clients = index.get(id);
   if (clients === undefined) return [];
+  if (!(clients instanceof Set)) {
+    if (!clients.closed) return [clients];
+    index.delete(id);
+    return [];
+  }
   const live: Client[] = [];
   for (const client of clients) {
     if (client.closed) clients.delete(client);
     else live.push(client);
   }
-  if (clients.size === 0) index.delete(id);
+  if (live.length === 0) index.delete(id);
+  else if (live.length === 1) index.set(id, live[0] as Client);
   return live;
 }

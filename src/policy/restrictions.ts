@@ -1,4 +1,5 @@
 import { isValidIdentifier, isValidTagKey, isValidTagValue } from './identifiers.js';
+import { EMPTY_SET, Interner } from './intern.js';
 import { type Parsed, splitList, splitTag } from './tags.js';
 
 /**
@@ -9,6 +10,12 @@ import { type Parsed, splitList, splitTag } from './tags.js';
 export interface Scope {
   /** Missing or empty `restrictions`: every registered device is in scope. */
   readonly unrestricted: boolean;
+  /**
+   * The device ID when the restrictions name exactly one (then `deviceIds` is empty): a one-entry Set
+   * would cost a hash table per key, and a key per device is the usual setup (issue 7).
+   */
+  readonly deviceId: string | undefined;
+  /** The device IDs when the restrictions name two or more. */
   readonly deviceIds: ReadonlySet<string>;
   /** Tag key → accepted values (`floor=3`). */
   readonly tagValues: ReadonlyMap<string, ReadonlySet<string>>;
@@ -18,10 +25,16 @@ export interface Scope {
 
 export const UNRESTRICTED: Scope = {
   unrestricted: true,
+  deviceId: undefined,
   deviceIds: new Set(),
   tagValues: new Map(),
   anyValueTagKeys: new Set(),
 };
+
+const NO_TAG_VALUES: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
+/** Scopes by their tag entries (`tagSource`), without device IDs; bounded (a miss only costs a parse). */
+const TAG_SCOPES = new Interner<Scope>(4096);
 
 /**
  * Parses `restrictions`: comma-separated device IDs and tags; an entry with `=` is a tag, one without a
@@ -32,7 +45,10 @@ export const UNRESTRICTED: Scope = {
  */
 export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
   if (raw === undefined || raw === '') return { ok: true, value: UNRESTRICTED };
-  const deviceIds = new Set<string>();
+  let deviceId: string | undefined;
+  let deviceIds: Set<string> | undefined;
+  /** The tag entries, trimmed, as `key=value` joined by `,`: keys hold neither, so this is unambiguous. */
+  let tagSource = '';
   const tagValues = new Map<string, Set<string>>();
   const anyValueTagKeys = new Set<string>();
   for (const entry of splitList(raw)) {
@@ -40,11 +56,17 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
     if (tag === undefined) {
       if (!isValidIdentifier(entry))
         return { ok: false, problem: `restriction "${entry}" is not a device ID` };
-      deviceIds.add(entry);
+      if (deviceIds !== undefined) deviceIds.add(entry);
+      else if (deviceId === undefined) deviceId = entry;
+      else if (deviceId !== entry) {
+        deviceIds = new Set([deviceId, entry]);
+        deviceId = undefined;
+      }
       continue;
     }
     const [key, value] = tag;
     if (!isValidTagKey(key)) return { ok: false, problem: `restriction tag key "${key}" is not valid` };
+    tagSource += tagSource === '' ? `${key}=${value}` : `,${key}=${value}`;
     if (value === '*') {
       anyValueTagKeys.add(key);
       continue;
@@ -58,5 +80,28 @@ export function parseRestrictions(raw: string | undefined): Parsed<Scope> {
     }
     values.add(value);
   }
-  return { ok: true, value: { unrestricted: false, deviceIds, tagValues, anyValueTagKeys } };
+  // Keys with the same tag restrictions share them (read-only, issue 7: heap per connection); a scope
+  // without device IDs is shared whole.
+  let tags = TAG_SCOPES.get(tagSource);
+  if (tags === undefined) {
+    tags = TAG_SCOPES.keep(tagSource, {
+      unrestricted: false,
+      deviceId: undefined,
+      deviceIds: EMPTY_SET,
+      tagValues: tagValues.size === 0 ? NO_TAG_VALUES : tagValues,
+      anyValueTagKeys: anyValueTagKeys.size === 0 ? EMPTY_SET : anyValueTagKeys,
+    });
+  }
+  if (deviceId === undefined && deviceIds === undefined) return { ok: true, value: tags };
+  const { tagValues: sharedValues, anyValueTagKeys: sharedAny } = tags;
+  return {
+    ok: true,
+    value: {
+      unrestricted: false,
+      deviceId,
+      deviceIds: deviceIds ?? EMPTY_SET,
+      tagValues: sharedValues,
+      anyValueTagKeys: sharedAny,
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { isValidTagKey, isValidTagValue } from './identifiers.js';
+import { Interner } from './intern.js';
 
 /** A device's tags: tag key → its values (a device may carry several values of one key). */
 export type Tags = ReadonlyMap<string, ReadonlySet<string>>;
@@ -6,6 +7,9 @@ export type Tags = ReadonlyMap<string, ReadonlySet<string>>;
 export const NO_TAGS: Tags = new Map();
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+/** Successful parses by tags field; bounded (a miss only costs a parse). */
+const PARSED_TAGS = new Interner<Parsed<Tags>>(4096);
 
 /**
  * Trims ASCII blanks only (space, tab, CR, LF). `String.prototype.trim` would also strip Unicode whitespace (no-break
@@ -35,6 +39,10 @@ export function splitTag(entry: string): [key: string, value: string] | undefine
  */
 export function parseTags(raw: string | undefined): Parsed<Tags> {
   if (raw === undefined || raw === '') return { ok: true, value: NO_TAGS };
+  // Devices with the same tags field share one parsed (read-only) map: a session holds its device's
+  // record, so this keeps the tags of many sessions to one copy (issue 7).
+  const known = PARSED_TAGS.get(raw);
+  if (known !== undefined) return known;
   const tags = new Map<string, Set<string>>();
   for (const entry of splitList(raw)) {
     const tag = splitTag(entry);
@@ -49,7 +57,7 @@ export function parseTags(raw: string | undefined): Parsed<Tags> {
     }
     values.add(value);
   }
-  return { ok: true, value: tags };
+  return PARSED_TAGS.keep(raw, { ok: true, value: tags });
 }
 
 export function formatTags(tags: Tags): string {

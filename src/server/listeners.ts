@@ -166,11 +166,16 @@ export async function startListeners(
   const sockets = new Set<Socket>();
   const webSockets: WebSocketServer[] = [];
   let closing = false;
+  // One shared listener, and `on` rather than `once` ('close' is emitted once): no wrapper, bound
+  // function or closure per connection (issue 7: heap per connection).
+  const untrack = function (this: Socket): void {
+    sockets.delete(this);
+  };
   const track = (server: Server): void => {
     servers.push(server);
     server.on('connection', (socket: Socket) => {
       sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
+      socket.on('close', untrack);
     });
   };
   const closeAll = (): Promise<void> => {

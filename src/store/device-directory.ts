@@ -58,14 +58,19 @@ export class DeviceDirectory {
       this.remove(deviceId);
       return undefined;
     }
+    // Structured, so that no two different hashes share a fingerprint.
+    const fingerprint = JSON.stringify([hash.tags ?? null, hash.type ?? null, hash.gateway ?? null]);
+    // The fields a record is parsed from are unchanged: the record kept is that parse, and the sessions
+    // given it share it rather than each holding a copy (issue 7: heap per connection).
+    const known = this.records.get(deviceId);
+    if (known !== undefined && this.fingerprints.get(deviceId) === fingerprint)
+      return { ok: true, value: known };
     const parsed = parseDeviceRecord(deviceId, hash);
     if (!parsed.ok) {
       this.problems.report(name, parsed.problem);
       this.remove(deviceId);
       return parsed;
     }
-    // Structured, so that no two different hashes share a fingerprint.
-    const fingerprint = JSON.stringify([hash.tags ?? null, hash.type ?? null, hash.gateway ?? null]);
     if (this.fingerprints.get(deviceId) !== fingerprint) {
       this.records.set(deviceId, parsed.value);
       this.fingerprints.set(deviceId, fingerprint);

@@ -1,4 +1,5 @@
 import { isValidIdentifier } from '../policy/identifiers.js';
+import { EMPTY_LIST } from '../policy/intern.js';
 import type { DeviceRecord, DeviceType, KeyRecord, TopicFilterMode } from '../policy/model.js';
 import { parseRestrictions } from '../policy/restrictions.js';
 import { type Parsed, parseTags, splitList } from '../policy/tags.js';
@@ -33,7 +34,7 @@ export function parseSecretHash(hash: RedisHash): Parsed<string> {
 const TOPIC_FILTER_MODES: ReadonlySet<string> = new Set(['none', 'all', 'allow', 'deny']);
 
 function parseTopicList(raw: string | undefined, field: string): Parsed<readonly string[]> {
-  if (raw === undefined || raw.trim() === '') return { ok: true, value: [] };
+  if (raw === undefined || raw.trim() === '') return { ok: true, value: EMPTY_LIST };
   const filters = splitList(raw);
   for (const filter of filters) {
     if (!isValidTopicFilter(filter)) return { ok: false, problem: `field "${field}" has an invalid filter` };

@@ -173,7 +173,7 @@ describe('parseKeyRecord: restrictions', () => {
     expect(parsed.ok).toBe(true);
     if (!parsed.ok) return;
     expect(parsed.value.scope.unrestricted).toBe(false);
-    expect([...parsed.value.scope.deviceIds]).toEqual(['thermo-1']);
+    expect(parsed.value.scope.deviceId).toBe('thermo-1');
     expect([...(parsed.value.scope.tagValues.get('floor') ?? [])]).toEqual(['3']);
     expect([...parsed.value.scope.anyValueTagKeys]).toEqual(['type']);
   });

@@ -13,7 +13,7 @@ function plain(scope: Scope): PlainScope {
   for (const [key, values] of scope.tagValues) tagValues[key] = [...values];
   return {
     unrestricted: scope.unrestricted,
-    deviceIds: [...scope.deviceIds],
+    deviceIds: scope.deviceId === undefined ? [...scope.deviceIds] : [scope.deviceId, ...scope.deviceIds],
     tagValues,
     anyValueTagKeys: [...scope.anyValueTagKeys],
   };

@@ -77,6 +77,7 @@ describe('isInScope', () => {
   it('an empty restricted scope (built by hand) admits nobody', () => {
     const empty: Scope = {
       unrestricted: false,
+      deviceId: undefined,
       deviceIds: new Set(),
       tagValues: new Map(),
       anyValueTagKeys: new Set(),

@@ -1,0 +1,78 @@
+/**
+ * SessionRegistry's indexes hold the client itself under an ID with one client and a Set only when there
+ * are more (issue 7: heap per connection). What callers see must not depend on that.
+ */
+import type { Client } from 'aedes';
+import { describe, expect, it } from 'vitest';
+import { type Session, SessionRegistry } from '../../src/hooks/sessions.js';
+
+function client(): Client & { closed: boolean } {
+  return { closed: false } as unknown as Client & { closed: boolean };
+}
+
+function session(deviceId: string, accessKey: string): Session {
+  return {
+    deviceId,
+    accessKey,
+    secretFingerprint: 'f',
+    principal: {} as Session['principal'],
+    revoked: false,
+    memo: undefined,
+    memoGeneration: -1,
+  };
+}
+
+describe('SessionRegistry', () => {
+  it('finds one client by key and by device, and forgets it once closed', () => {
+    const registry = new SessionRegistry();
+    const a = client();
+    registry.open(a, session('d1', 'k1'));
+    expect(registry.withKey('k1')).toEqual([a]);
+    expect(registry.withDevice('d1')).toEqual([a]);
+    expect(registry.keys()).toEqual(['k1']);
+    a.closed = true;
+    expect(registry.withKey('k1')).toEqual([]);
+    expect(registry.withDevice('d1')).toEqual([]);
+    expect(registry.keys()).toEqual([]);
+  });
+
+  it('keeps every client of a shared key, drops closed ones, and accepts new ones after', () => {
+    const registry = new SessionRegistry();
+    const [a, b, c] = [client(), client(), client()];
+    registry.open(a, session('d1', 'fleet'));
+    registry.open(b, session('d2', 'fleet'));
+    registry.open(c, session('d3', 'fleet'));
+    expect(registry.withKey('fleet')).toEqual([a, b, c]);
+    b.closed = true;
+    expect(registry.withKey('fleet')).toEqual([a, c]);
+    c.closed = true;
+    expect(registry.withKey('fleet')).toEqual([a]);
+    const d = client();
+    registry.open(d, session('d4', 'fleet'));
+    expect(registry.withKey('fleet')).toEqual([a, d]);
+    a.closed = true;
+    d.closed = true;
+    expect(registry.withKey('fleet')).toEqual([]);
+    expect(registry.keys()).toEqual([]);
+  });
+
+  it('a takeover: two clients of one device, then the old one closes', () => {
+    const registry = new SessionRegistry();
+    const [old, taker] = [client(), client()];
+    registry.open(old, session('d1', 'k1'));
+    registry.open(taker, session('d1', 'k1'));
+    expect(registry.withDevice('d1')).toEqual([old, taker]);
+    old.closed = true;
+    expect(registry.withDevice('d1')).toEqual([taker]);
+    expect(registry.withKey('k1')).toEqual([taker]);
+  });
+
+  it('opening the same client twice lists it once', () => {
+    const registry = new SessionRegistry();
+    const a = client();
+    registry.open(a, session('d1', 'k1'));
+    registry.open(a, session('d1', 'k1'));
+    expect(registry.withKey('k1')).toEqual([a]);
+    expect(registry.get(a)?.deviceId).toBe('d1');
+  });
+});

@@ -19,6 +19,9 @@ function session(deviceId: string, accessKey: string): Session {
     revoked: false,
     memo: undefined,
     memoGeneration: -1,
+    floodWindowStart: 0,
+    floodCount: 0,
+    floodViolation: undefined,
   };
 }
 

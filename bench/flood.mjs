@@ -29,12 +29,15 @@ function percentile(sorted, p) {
 }
 
 /**
- * The flooder process: CONNECTs with a wrong secret on `connections` sockets at once, each one after the
+ * The flooder process: CONNECTs with wrong secrets (a new guess each time) on `connections` sockets at once, each one after the
  * other as fast as the broker answers, for `ms`; prints its counts as one JSON line.
  */
 async function flood(port, ms, connections) {
   const { generate } = mqttPacket;
-  const packets = Array.from({ length: connections }, (_, i) =>
+  // Every attempt a different guess, as a brute-forcer would send (identical concurrent guesses would share
+  // one verification in keygate).
+  let guesses = 0;
+  const packetFor = (i) =>
     generate({
       cmd: 'connect',
       protocolId: 'MQTT',
@@ -43,9 +46,9 @@ async function flood(port, ms, connections) {
       clientId: `flood-${i}`,
       keepalive: 0,
       username: 'k-flood',
-      password: Buffer.from('not-the-secret'),
-    }),
-  );
+      password: Buffer.from(`guess-${guesses++}`),
+    });
+  const packets = Array.from({ length: connections }, (_, i) => i);
   const outcomes = {};
   let attempts = 0;
   let stopping = false;
@@ -75,7 +78,7 @@ async function flood(port, ms, connections) {
   const started = performance.now();
   const slot = async (i) => {
     while (!stopping) {
-      const outcome = await attempt(packets[i]);
+      const outcome = await attempt(packetFor(i));
       if (stopping) return;
       attempts++;
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

@@ -38,10 +38,6 @@ export class SecretVerifier {
       maxThreads: threads,
       maxQueue: options.maxQueue ?? 1000,
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The verification threads run at a lower CPU priority than the event loop (Linux: per-thread nice,
-      // through @napi-rs/nice): when both want the CPU — a flood of CONNECTs to verify — the connected
-      // devices' traffic goes first; an idle event loop leaves them the whole CPU.
-      niceIncrement: 10,
     });
   }
 

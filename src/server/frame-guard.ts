@@ -42,6 +42,96 @@ interface GuardedConn {
 
 const CONNECT = 1;
 
+/** The framing state of one connection: one small object, with no closure (heap per connection counts). */
+class Guard {
+  skip = 0; // bytes of the current packet's body still to come
+  inHeader = false; // the first byte of a fixed header was read, its remaining length is incomplete
+  type = 0; // control packet type of the packet whose header is being read
+  length = 0; // remaining length decoded so far
+  lengthBytes = 0; // bytes of the remaining length read so far
+  multiplier = 1;
+  packets = 0; // fixed headers completed
+  preConnack = 0; // bytes charged to the pre-CONNACK budget
+  authenticated = false;
+  dropped = false;
+
+  constructor(
+    readonly conn: Duplex & GuardedConn,
+    readonly options: FrameGuardOptions,
+    readonly read: Duplex['read'],
+  ) {}
+
+  drop(reason: DropReason): null {
+    this.dropped = true;
+    // onDrop first: a destroyed socket no longer knows its peer address.
+    this.options.onDrop(reason, this.conn);
+    this.conn.destroy();
+    return null;
+  }
+
+  /** Follows the framing over `chunk`; returns the reason to close the connection, if any. */
+  inspect(chunk: Buffer): DropReason | undefined {
+    const { maxConnectBytes, maxPacketBytes } = this.options;
+    if (!this.authenticated) this.authenticated = this.conn.client?.connackSent === true;
+    const end = chunk.length;
+    let at = 0;
+    while (at < end) {
+      if (this.skip > 0) {
+        const step = Math.min(this.skip, end - at);
+        this.skip -= step;
+        at += step;
+        continue;
+      }
+      if (!this.inHeader) {
+        // First byte of a fixed header: the control packet type is its high nibble [MQTT-2.2.1].
+        this.type = (chunk[at] as number) >> 4;
+        if (this.packets === 0 && this.type !== CONNECT) return 'not-connect'; // [MQTT-3.1.0-1]
+        this.inHeader = true;
+        this.length = 0;
+        this.lengthBytes = 0;
+        this.multiplier = 1;
+        at++;
+        continue;
+      }
+      // Remaining length: 7 bits a byte, least significant first, continuation bit 0x80 [MQTT-2.2.3].
+      const byte = chunk[at] as number;
+      at++;
+      this.length += (byte & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      this.lengthBytes++;
+      if (byte & 0x80) {
+        if (this.lengthBytes === 4) return 'malformed-length'; // at most 4 bytes [MQTT-2.2.3]
+        continue;
+      }
+      this.inHeader = false;
+      this.packets++;
+      this.skip = this.length;
+      if (this.authenticated) {
+        if (this.length > maxPacketBytes) return 'packet-too-large';
+      } else if (this.packets === 1) {
+        if (this.length > maxConnectBytes) return 'connect-too-large';
+        this.preConnack = this.length;
+      } else {
+        this.preConnack += 1 + this.lengthBytes + this.length;
+        if (this.preConnack > maxConnectBytes) return 'pre-connack-bytes';
+      }
+    }
+    return undefined;
+  }
+}
+
+const GUARD = Symbol('keygate.frameGuard');
+
+/** The `read` of every guarded stream: one shared function; the state hangs off the stream. */
+function guardedRead(this: Duplex & { [GUARD]: Guard }, size?: number): unknown {
+  const guard = this[GUARD];
+  if (guard.dropped) return null;
+  const chunk = guard.read.call(this, size) as Buffer | null;
+  if (chunk === null || chunk.length === 0) return chunk;
+  const reason = guard.inspect(chunk);
+  return reason === undefined ? chunk : guard.drop(reason);
+}
+
 /**
  * Guards one MQTT connection stream (a TCP or TLS socket, or the Duplex over a WebSocket) before aedes
  * reads it. aedes reads with `conn.read()` on 'readable' (aedes/lib/client.js); the guard wraps that
@@ -57,82 +147,7 @@ const CONNECT = 1;
  * the CONNECT is being authenticated). After the CONNACK, each packet may declare up to `maxPacketBytes`.
  */
 export function guardConnection(conn: Duplex, options: FrameGuardOptions): void {
-  const { maxConnectBytes, maxPacketBytes, onDrop } = options;
-  const guarded = conn as Duplex & GuardedConn;
-  // Framing state, kept across chunks (a fixed header may be split between two reads).
-  let skip = 0; // bytes of the current packet's body still to come
-  let inHeader = false; // the first byte of a fixed header was read, its remaining length is incomplete
-  let type = 0; // control packet type of the packet whose header is being read
-  let length = 0; // remaining length decoded so far
-  let lengthBytes = 0; // bytes of the remaining length read so far
-  let multiplier = 1;
-  let packets = 0; // fixed headers completed
-  let preConnack = 0; // bytes charged to the pre-CONNACK budget
-  let authenticated = false;
-  let dropped = false;
-
-  const drop = (reason: DropReason): null => {
-    dropped = true;
-    conn.destroy();
-    onDrop(reason, conn);
-    return null;
-  };
-
-  /** Follows the framing over `chunk`; returns the reason to close the connection, if any. */
-  const inspect = (chunk: Buffer): DropReason | undefined => {
-    if (!authenticated) authenticated = guarded.client?.connackSent === true;
-    const end = chunk.length;
-    let at = 0;
-    while (at < end) {
-      if (skip > 0) {
-        const step = Math.min(skip, end - at);
-        skip -= step;
-        at += step;
-        continue;
-      }
-      if (!inHeader) {
-        // First byte of a fixed header: the control packet type is its high nibble [MQTT-2.2.1].
-        type = (chunk[at] as number) >> 4;
-        if (packets === 0 && type !== CONNECT) return 'not-connect'; // [MQTT-3.1.0-1]
-        inHeader = true;
-        length = 0;
-        lengthBytes = 0;
-        multiplier = 1;
-        at++;
-        continue;
-      }
-      // Remaining length: 7 bits a byte, least significant first, continuation bit 0x80 [MQTT-2.2.3].
-      const byte = chunk[at] as number;
-      at++;
-      length += (byte & 0x7f) * multiplier;
-      multiplier *= 128;
-      lengthBytes++;
-      if (byte & 0x80) {
-        if (lengthBytes === 4) return 'malformed-length'; // at most 4 bytes [MQTT-2.2.3]
-        continue;
-      }
-      inHeader = false;
-      packets++;
-      skip = length;
-      if (authenticated) {
-        if (length > maxPacketBytes) return 'packet-too-large';
-      } else if (packets === 1) {
-        if (length > maxConnectBytes) return 'connect-too-large';
-        preConnack = length;
-      } else {
-        preConnack += 1 + lengthBytes + length;
-        if (preConnack > maxConnectBytes) return 'pre-connack-bytes';
-      }
-    }
-    return undefined;
-  };
-
-  const read = conn.read;
-  conn.read = function guardedRead(this: Duplex, size?: number) {
-    if (dropped) return null;
-    const chunk = read.call(this, size) as Buffer | null;
-    if (chunk === null || chunk.length === 0) return chunk;
-    const reason = inspect(chunk);
-    return reason === undefined ? chunk : drop(reason);
-  };
+  const guarded = conn as Duplex & GuardedConn & { [GUARD]: Guard };
+  guarded[GUARD] = new Guard(guarded, options, conn.read);
+  conn.read = guardedRead as Duplex['read'];
 }

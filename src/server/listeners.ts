@@ -207,19 +207,27 @@ export async function startListeners(
       }
       logger.debug({ transport, err: err.message }, 'TLS error');
     };
-  // Every MQTT stream goes through the frame guard before aedes reads a byte of it.
+  // Every MQTT stream goes through the frame guard before aedes reads a byte of it. One options object for
+  // all (nothing per connection but the guard's own state: heap per connection is a target).
+  const upgrades = new WeakMap<Duplex, IncomingMessage>();
+  const guardOptions = {
+    maxConnectBytes: config.maxConnectBytes,
+    maxPacketBytes: config.maxPacketBytes,
+    onDrop(reason: DropReason, conn: Duplex) {
+      // The address (read before the guard destroys the stream) and the reason; never the bytes.
+      const address = peerOf(
+        (conn as Socket).remoteAddress !== undefined ? conn : upgrades.get(conn)?.socket,
+      );
+      logger.info({ address, reason }, 'connection dropped');
+      events.dropped?.(reason);
+    },
+  };
   const handle = (conn: Duplex, req?: IncomingMessage): void => {
-    // Read now: a destroyed socket no longer knows its peer (and Node keeps it once read, for later logs).
-    const address = peerOf((conn as Socket).remoteAddress !== undefined ? conn : req?.socket);
-    guardConnection(conn, {
-      maxConnectBytes: config.maxConnectBytes,
-      maxPacketBytes: config.maxPacketBytes,
-      onDrop(reason) {
-        // The address and the reason; never the bytes.
-        logger.info({ address, reason }, 'connection dropped');
-        events.dropped?.(reason);
-      },
-    });
+    // Read the peer now (Node keeps it once read; a destroyed socket forgets it, and aedes' CONNECT
+    // timeout log needs it). Over WebSocket the stream has none: the upgrade request's socket has it.
+    const hasPeer = (conn as Socket).remoteAddress !== undefined;
+    if (!hasPeer && req !== undefined) upgrades.set(conn, req);
+    guardConnection(conn, guardOptions);
     broker.handle(conn as never, req as never);
   };
   // An HTTP(S) server answers or upgrades a request within the CONNECT's deadline.

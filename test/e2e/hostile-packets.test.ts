@@ -19,7 +19,7 @@ import {
   waitFor,
 } from '../support/harness.js';
 import { createTestPki, type TestPki } from '../support/pki.js';
-import { encodeConnect, encodePublish, RawSession } from '../support/raw-mqtt.js';
+import { encodeConnect, encodePublish, fixedHeader, RawSession } from '../support/raw-mqtt.js';
 import { freePort } from '../support/redis-server.js';
 
 // A client that declares a huge packet, sends bytes before it is authenticated, or never sends its CONNECT
@@ -30,18 +30,7 @@ const MAX_PACKET = 65_536;
 const CONNECT_TIMEOUT = 500;
 const b = (text: string) => Buffer.from(text, 'utf8');
 
-/** A fixed header: the first byte, then the remaining length as declared [MQTT-2.2.3]. */
-function header(first: number, remaining: number): Buffer {
-  const bytes = [first];
-  let value = remaining;
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (value > 0);
-  return Buffer.from(bytes);
-}
+const header = fixedHeader;
 
 /** A QoS 0 PUBLISH whose remaining length is exactly `remaining` bytes. */
 function publishOfLength(topic: string, remaining: number): Buffer {

@@ -1,8 +1,13 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 
+/** A fixed header: the first byte, then `remaining` as declared [MQTT-2.2.3] (the body may never follow). */
+export function fixedHeader(first: number, remaining: number): Buffer {
+  return Buffer.concat([Buffer.from([first]), remainingLength(remaining)]);
+}
+
 /** Encodes an MQTT "remaining length" [MQTT-2.2.3]. */
-function remainingLength(length: number): Buffer {
+export function remainingLength(length: number): Buffer {
   const bytes: number[] = [];
   let value = length;
   do {

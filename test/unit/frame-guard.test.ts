@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { type DropReason, guardConnection } from '../../src/server/frame-guard.js';
+import { fixedHeader } from '../support/raw-mqtt.js';
 
 // The frame guard follows MQTT framing over whatever chunks a read returns: its verdict must not depend on
 // where a transport splits the bytes, and it must read every byte of a well-behaved stream unchanged.
@@ -19,18 +20,7 @@ const publish = (bytes: number) =>
     dup: false,
   });
 
-/** A fixed header declaring `remaining` bytes [MQTT-2.2.3]. */
-function header(first: number, remaining: number): Buffer {
-  const bytes = [first];
-  let value = remaining;
-  do {
-    let byte = value % 128;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (value > 0);
-  return Buffer.from(bytes);
-}
+const header = fixedHeader;
 
 interface Run {
   readonly reason: DropReason | undefined;

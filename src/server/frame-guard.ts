@@ -42,37 +42,37 @@ interface GuardedConn {
 
 const CONNECT = 1;
 
-/** The framing state of one connection: one small object, with no closure (heap per connection counts). */
+// Guard.flags bits.
+const IN_HEADER = 1; // the first byte of a fixed header was read, its remaining length is incomplete
+const AUTHENTICATED = 2; // aedes has sent the CONNACK
+const DROPPED = 4;
+
+/**
+ * The framing state of one connection: one small object with no closure and no reference back to the
+ * stream (the heap per connection is a target: docs/BENCHMARKS.md).
+ */
 class Guard {
   skip = 0; // bytes of the current packet's body still to come
-  inHeader = false; // the first byte of a fixed header was read, its remaining length is incomplete
-  type = 0; // control packet type of the packet whose header is being read
   length = 0; // remaining length decoded so far
   lengthBytes = 0; // bytes of the remaining length read so far
-  multiplier = 1;
   packets = 0; // fixed headers completed
   preConnack = 0; // bytes charged to the pre-CONNACK budget
-  authenticated = false;
-  dropped = false;
+  flags = 0;
 
-  constructor(
-    readonly conn: Duplex & GuardedConn,
-    readonly options: FrameGuardOptions,
-    readonly read: Duplex['read'],
-  ) {}
+  constructor(readonly options: FrameGuardOptions) {}
 
-  drop(reason: DropReason): null {
-    this.dropped = true;
+  drop(conn: Duplex, reason: DropReason): null {
+    this.flags |= DROPPED;
     // onDrop first: a destroyed socket no longer knows its peer address.
-    this.options.onDrop(reason, this.conn);
-    this.conn.destroy();
+    this.options.onDrop(reason, conn);
+    conn.destroy();
     return null;
   }
 
   /** Follows the framing over `chunk`; returns the reason to close the connection, if any. */
-  inspect(chunk: Buffer): DropReason | undefined {
+  inspect(conn: Duplex & GuardedConn, chunk: Buffer): DropReason | undefined {
     const { maxConnectBytes, maxPacketBytes } = this.options;
-    if (!this.authenticated) this.authenticated = this.conn.client?.connackSent === true;
+    if ((this.flags & AUTHENTICATED) === 0 && conn.client?.connackSent === true) this.flags |= AUTHENTICATED;
     const end = chunk.length;
     let at = 0;
     while (at < end) {
@@ -82,31 +82,28 @@ class Guard {
         at += step;
         continue;
       }
-      if (!this.inHeader) {
+      if ((this.flags & IN_HEADER) === 0) {
         // First byte of a fixed header: the control packet type is its high nibble [MQTT-2.2.1].
-        this.type = (chunk[at] as number) >> 4;
-        if (this.packets === 0 && this.type !== CONNECT) return 'not-connect'; // [MQTT-3.1.0-1]
-        this.inHeader = true;
+        if (this.packets === 0 && (chunk[at] as number) >> 4 !== CONNECT) return 'not-connect'; // [MQTT-3.1.0-1]
+        this.flags |= IN_HEADER;
         this.length = 0;
         this.lengthBytes = 0;
-        this.multiplier = 1;
         at++;
         continue;
       }
       // Remaining length: 7 bits a byte, least significant first, continuation bit 0x80 [MQTT-2.2.3].
       const byte = chunk[at] as number;
       at++;
-      this.length += (byte & 0x7f) * this.multiplier;
-      this.multiplier *= 128;
+      this.length += (byte & 0x7f) * 128 ** this.lengthBytes;
       this.lengthBytes++;
       if (byte & 0x80) {
         if (this.lengthBytes === 4) return 'malformed-length'; // at most 4 bytes [MQTT-2.2.3]
         continue;
       }
-      this.inHeader = false;
+      this.flags &= ~IN_HEADER;
       this.packets++;
       this.skip = this.length;
-      if (this.authenticated) {
+      if ((this.flags & AUTHENTICATED) !== 0) {
         if (this.length > maxPacketBytes) return 'packet-too-large';
       } else if (this.packets === 1) {
         if (this.length > maxConnectBytes) return 'connect-too-large';
@@ -122,14 +119,17 @@ class Guard {
 
 const GUARD = Symbol('keygate.frameGuard');
 
-/** The `read` of every guarded stream: one shared function; the state hangs off the stream. */
-function guardedRead(this: Duplex & { [GUARD]: Guard }, size?: number): unknown {
+/**
+ * The `read` of every guarded stream: one shared function; the state hangs off the stream, and the
+ * stream's own `read` is its prototype's (net.Socket's, or Readable's for the WebSocket stream).
+ */
+function guardedRead(this: Duplex & GuardedConn & { [GUARD]: Guard }, size?: number): unknown {
   const guard = this[GUARD];
-  if (guard.dropped) return null;
-  const chunk = guard.read.call(this, size) as Buffer | null;
+  if ((guard.flags & DROPPED) !== 0) return null;
+  const chunk = (Object.getPrototypeOf(this) as Duplex).read.call(this, size) as Buffer | null;
   if (chunk === null || chunk.length === 0) return chunk;
-  const reason = guard.inspect(chunk);
-  return reason === undefined ? chunk : guard.drop(reason);
+  const reason = guard.inspect(this, chunk);
+  return reason === undefined ? chunk : guard.drop(this, reason);
 }
 
 /**
@@ -147,7 +147,10 @@ function guardedRead(this: Duplex & { [GUARD]: Guard }, size?: number): unknown 
  * the CONNECT is being authenticated). After the CONNACK, each packet may declare up to `maxPacketBytes`.
  */
 export function guardConnection(conn: Duplex, options: FrameGuardOptions): void {
+  // The prototype's `read` is the one wrapped: a stream whose own `read` was replaced is not supported.
+  if (Object.hasOwn(conn, 'read'))
+    throw new TypeError('guardConnection: the stream already has its own read()');
   const guarded = conn as Duplex & GuardedConn & { [GUARD]: Guard };
-  guarded[GUARD] = new Guard(guarded, options, conn.read);
+  guarded[GUARD] = new Guard(options);
   conn.read = guardedRead as Duplex['read'];
 }

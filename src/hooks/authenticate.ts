@@ -205,6 +205,17 @@ export function createAuthenticate(deps: AuthenticateDeps) {
             tarpit(() => done(refusal as AuthenticateError, null));
             return;
           }
+          if (refusal.code === 'KG_ERR_OVERLOADED') {
+            // The verification threads are booked: answered slowly too, so that a storm of devices that
+            // retry as soon as they are refused does not spend on refusals the CPU bcrypt needs.
+            // Counted (keygate_connects_total{code="3"}), logged at debug only: a storm must not flood the log.
+            logger.debug(
+              { address: clientAddress(client), code: refusal.code },
+              'CONNECT refused: overloaded',
+            );
+            tarpit(() => done(refusal as AuthenticateError, null));
+            return;
+          }
           if (deps.throttle !== undefined) countFailure(deps, address, accessKey, refusal);
           logger.info(
             {

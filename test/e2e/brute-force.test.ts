@@ -246,3 +246,27 @@ describe('brute force: a burst of concurrent guesses from one address', () => {
     }
   });
 });
+
+describe('overload refusals are answered slowly too (KEYGATE_BAN_DELAY_MS)', () => {
+  it('a CONNECT refused because verifications are booked gets its CONNACK 3 after the delay', async () => {
+    const broker = await startTestBroker({ ...THROTTLE, banDelayMs: 600 });
+    const seed = new Seeder(broker.prefix);
+    try {
+      await seed.device('dev-1');
+      await seed.key('key-1', SECRET);
+      const timed = async (i: number) => {
+        const started = Date.now();
+        const code = await connackFrom(broker.port, '127.0.9.1', 'key-1', `${WRONG}-${i}`);
+        return { code, ms: Date.now() - started };
+      };
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => timed(i)));
+      const overloaded = answers.filter((a) => a.code === 3);
+      expect(answers.filter((a) => a.code === 4).length).toBeGreaterThan(0);
+      expect(overloaded.length).toBeGreaterThan(0);
+      for (const a of overloaded) expect(a.ms).toBeGreaterThanOrEqual(550);
+    } finally {
+      await seed.close();
+      await broker.close();
+    }
+  });
+});

@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
+import { connectWhenReady, waitForPort } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 10);
@@ -94,7 +95,6 @@ async function flood(port, ms, connections) {
 }
 
 async function startKeygate(redisUrl, port, env) {
-  const { waitForPort } = await import('./lib.mjs');
   const child = spawn(process.execPath, ['dist/server/main.js'], {
     // Default settings, except the ports (any free one) and what the variant changes.
     env: {
@@ -111,39 +111,15 @@ async function startKeygate(redisUrl, port, env) {
   return child;
 }
 
-/** Connects the legitimate device, retrying while keygate answers 3 (its Redis connection coming up). */
-async function connectLegit(mqtt, port) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await new Promise((resolve, reject) => {
-        const client = mqtt.connect({
-          host: '127.0.0.1',
-          port,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          clientId: 'legit',
-          username: 'k-legit',
-          password: SECRET,
-        });
-        client.once('connect', () => resolve(client));
-        client.once('error', (err) => {
-          client.end(true);
-          reject(err);
-        });
-      });
-    } catch (err) {
-      if (err.code !== 3 || attempt > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 async function runVariant(variant, redisUrl) {
   const { freeLoopbackPort } = await import('../dist/demo/redis-server.js');
-  const { default: mqtt } = await import('mqtt');
   const port = await freeLoopbackPort();
   const keygate = await startKeygate(redisUrl, port, variant.env);
-  const client = await connectLegit(mqtt, port);
+  const client = await connectWhenReady(
+    port,
+    { clientId: 'legit', username: 'k-legit', password: SECRET },
+    100,
+  );
   let disconnects = 0;
   client.on('close', () => disconnects++);
   await client.subscribeAsync('losant/legit/state', { qos: 0 });

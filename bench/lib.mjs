@@ -16,6 +16,36 @@ export async function waitForPort(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
+/**
+ * Connects an mqtt.js client (MQTT 3.1.1, loopback, no reconnect) with `options`, retrying every 100 ms
+ * while the broker answers CONNACK 3 (keygate's Redis connection still coming up), at most `attempts`
+ * times.
+ */
+export async function connectWhenReady(port, options, attempts) {
+  const { default: mqtt } = await import('mqtt');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await new Promise((resolve, reject) => {
+        const client = mqtt.connect({
+          host: '127.0.0.1',
+          port,
+          protocolVersion: 4,
+          reconnectPeriod: 0,
+          ...options,
+        });
+        client.once('connect', () => resolve(client));
+        client.once('error', (err) => {
+          client.end(true);
+          reject(err);
+        });
+      });
+    } catch (err) {
+      if (err.code !== 3 || attempt > attempts) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** The median of a list of numbers. */
 export function median(values) {
   const sorted = [...values].sort((x, y) => x - y);

@@ -9,9 +9,8 @@ import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
-import mqtt from 'mqtt';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { saveResults, waitForPort } from './lib.mjs';
+import { connectWhenReady, saveResults, waitForPort } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -33,31 +32,12 @@ async function startBroker(env) {
 }
 
 /** Connects dev-i, retrying while the broker answers 3 (its Redis connection is still coming up). */
-async function connectOne(port, i) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await new Promise((resolve, reject) => {
-        const client = mqtt.connect({
-          host: '127.0.0.1',
-          port,
-          protocolVersion: 4,
-          reconnectPeriod: 0,
-          clientId: `dev-${i}`,
-          username: `key-${i}`,
-          password: SECRET,
-          keepalive: 0,
-        });
-        client.once('connect', () => resolve(client));
-        client.once('error', (err) => {
-          client.end(true);
-          reject(err);
-        });
-      });
-    } catch (err) {
-      if (err.code !== 3 || attempt > 50) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+function connectOne(port, i) {
+  return connectWhenReady(
+    port,
+    { clientId: `dev-${i}`, username: `key-${i}`, password: SECRET, keepalive: 0 },
+    50,
+  );
 }
 
 async function connectAll(port) {

@@ -4,7 +4,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { inject } from 'vitest';
-import type { Config } from '../../src/config.js';
+import { type Config, settings } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningBroker, startBroker } from '../../src/server/broker.js';
 
@@ -52,44 +52,29 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
+/** Every setting at its shipped default (src/config.ts): tests run the product as it is configured. */
+const SHIPPED_DEFAULTS = Object.fromEntries(
+  Object.entries(settings).map(([field, setting]) => [field, setting.default]),
+) as Config;
+
 /** Starts the ready broker on a free port against the test Redis, with a fresh prefix and captured logs. */
 export async function startTestBroker(overrides: Partial<Config> = {}): Promise<TestBroker> {
   const prefix = overrides.prefix ?? uniquePrefix();
   const config: Config = {
+    ...SHIPPED_DEFAULTS,
     redisUrl: redisUrl(),
     prefix,
-    topicRoot: 'losant',
     persistence: 'memory',
     mqttHost: '127.0.0.1',
     mqttPort: 0,
     mqttsPort: 0,
-    tlsCertFile: undefined,
-    tlsKeyFile: undefined,
-    tlsCaFile: undefined,
-    wsPort: undefined,
-    wssPort: undefined,
     httpPort: 0,
     logLevel: 'debug',
-    authTimeoutMs: 2000,
-    redisTimeoutMs: 500,
     bcryptThreads: 2,
-    notifications: 'on',
-    revalidateMs: 15_000,
     // Off: many tests fail CONNECTs on purpose from 127.0.0.1 (test/e2e/brute-force.test.ts turns it on).
     banThreshold: 0,
-    banMs: 30_000,
-    banMaxMs: 3_600_000,
     // Refusals answered at once (test/e2e/brute-force.test.ts tests the tarpit).
     banDelayMs: 0,
-    maxConnectBytes: 262_144,
-    maxPacketBytes: 1_048_576,
-    connectTimeoutMs: 10_000,
-    maxPayloadBytes: 262_144,
-    rateLimit: 0,
-    rateWindowMs: 15_000,
-    storeTimeoutMs: 5_000,
-    credentialCacheMs: 86_400_000,
-    credentialCacheKeyFile: undefined,
     ...overrides,
   };
   const { stream, capture } = captureLogs();

@@ -1,41 +1,19 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type BrokerProcess, startBrokerProcess } from '../support/broker-process.js';
 import { connackOf, redisUrl, Seeder, uniquePrefix } from '../support/harness.js';
 import { freePort } from '../support/redis-server.js';
 
 // `npm start` runs dist/server/main.js (built by the test setup); these tests run it as a process.
-let child: ChildProcess | undefined;
+let child: BrokerProcess | undefined;
 
-afterEach(() => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+afterEach(async () => {
+  await child?.kill();
   child = undefined;
 });
 
-function startServer(env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['dist/server/main.js'], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child = proc;
-  let stdout = '';
-  let stderr = '';
-  proc.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  proc.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = once(proc, 'exit').then(([code]) => code as number | null);
-  const waitFor = async (text: string) => {
-    const deadline = Date.now() + 15_000;
-    while (!stdout.includes(text)) {
-      if (Date.now() > deadline || proc.exitCode !== null)
-        throw new Error(`no "${text}" in:\n${stdout}\n${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-  return { proc, exited, waitFor, out: () => stdout, err: () => stderr };
+function startServer(env: Record<string, string>): BrokerProcess {
+  child = startBrokerProcess(env);
+  return child;
 }
 
 describe('the ready broker as a process (npm start)', () => {
@@ -50,7 +28,6 @@ describe('the ready broker as a process (npm start)', () => {
       REDIS_URL: redisUrl(),
       KEYGATE_PREFIX: prefix,
       MQTT_PORT: String(port),
-      MQTT_HOST: '127.0.0.1',
     });
     // The listeners come up first (a stand-in answers CONNACK 3); "broker ready" is when devices are served.
     await server.waitFor('broker ready');
@@ -61,15 +38,15 @@ describe('the ready broker as a process (npm start)', () => {
 
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-    expect(server.out()).toContain('"msg":"stopped"');
-    expect(server.out()).not.toContain('process-secret');
+    expect(server.stdout()).toContain('"msg":"stopped"');
+    expect(server.stdout()).not.toContain('process-secret');
   });
 
   it('a bad setting stops it at once with one line naming the setting (exit 78)', async () => {
     const server = startServer({ MQTT_PORT: 'eighteen' });
     expect(await server.exited).toBe(78);
-    expect(server.err().trim().split('\n')).toHaveLength(1);
-    expect(server.err()).toMatch(/^keygate: invalid configuration: MQTT_PORT/);
+    expect(server.stderr().trim().split('\n')).toHaveLength(1);
+    expect(server.stderr()).toMatch(/^keygate: invalid configuration: MQTT_PORT/);
   });
 
   it('with Redis unreachable it keeps running, says so once, and answers CONNACK 3', async () => {
@@ -77,13 +54,12 @@ describe('the ready broker as a process (npm start)', () => {
     const server = startServer({
       REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
       MQTT_PORT: String(port),
-      MQTT_HOST: '127.0.0.1',
     });
     await server.waitFor('MQTT listener up');
     await server.waitFor('cannot reach Redis');
     expect(await connackOf(port, { clientId: 'dev-1', username: 'key-1', password: 'x' })).toBe(3);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    expect(server.out().match(/cannot reach Redis/g)).toHaveLength(1);
+    expect(server.stdout().match(/cannot reach Redis/g)).toHaveLength(1);
     expect(server.proc.exitCode).toBeNull();
     server.proc.kill('SIGINT');
     expect(await server.exited).toBe(0);

@@ -4,6 +4,7 @@ import {
   closed,
   collect,
   connect,
+  connectDevice,
   resumeSession,
   Seeder,
   startTestBroker,
@@ -67,21 +68,8 @@ afterAll(async () => {
   await broker.close();
 });
 
-async function device(
-  clientId: string,
-  username: string,
-  options: { clean?: boolean } = {},
-): Promise<MqttClient> {
-  const { returnCode, client } = await connect(broker.port, {
-    clientId,
-    username,
-    password: SECRET,
-    ...options,
-  });
-  expect(returnCode, `${clientId} with ${username} should connect`).toBe(0);
-  open.push(client);
-  return client;
-}
+const device = (clientId: string, username: string, options: { clean?: boolean } = {}) =>
+  connectDevice(broker.port, { clientId, username, password: SECRET, ...options }, open);
 
 describe('subscriptions: SUBACK per filter', () => {
   it.each([

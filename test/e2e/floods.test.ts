@@ -1,4 +1,4 @@
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import {
@@ -6,6 +6,7 @@ import {
   collect,
   connackOf,
   connect,
+  connectDevice,
   Seeder,
   startTestBroker,
   subackCodes,
@@ -52,12 +53,8 @@ async function start(config: Partial<Config>, redisUrl?: string): Promise<TestBr
 
 const login = (clientId: string) => ({ clientId, username: 'k-all', password: SECRET });
 
-async function device(b: TestBroker, clientId: string, extra: object = {}): Promise<MqttClient> {
-  const { returnCode, client } = await connect(b.port, { ...login(clientId), ...extra });
-  open.push(client);
-  expect(returnCode).toBe(0);
-  return client;
-}
+const device = (b: TestBroker, clientId: string, extra: IClientOptions = {}) =>
+  connectDevice(b.port, { ...login(clientId), ...extra }, open);
 
 /** A client subscribed to every device's state topic, collecting what it receives. */
 async function watch(b: TestBroker): Promise<string[]> {

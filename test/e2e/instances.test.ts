@@ -1,9 +1,9 @@
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closed,
   collect,
-  connect,
+  connectDevice,
   resumeSession,
   Seeder,
   startTestBroker,
@@ -46,17 +46,8 @@ afterAll(async () => {
   await redis.stop();
 });
 
-async function device(broker: TestBroker, clientId: string, extra: object = {}): Promise<MqttClient> {
-  const { returnCode, client } = await connect(broker.port, {
-    clientId,
-    username: 'k-all',
-    password: SECRET,
-    ...extra,
-  });
-  expect(returnCode).toBe(0);
-  open.push(client);
-  return client;
-}
+const device = (broker: TestBroker, clientId: string, extra: IClientOptions = {}) =>
+  connectDevice(broker.port, { clientId, username: 'k-all', password: SECRET, ...extra }, open);
 
 describe('two instances on one Redis', () => {
   it('a message published on one reaches a subscriber on the other', async () => {

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   closed,
   collect,
   connackOf,
-  connect,
+  connectDevice,
   hashSecret,
   redisUrl,
   Seeder,
@@ -52,22 +52,8 @@ afterAll(async () => {
   await b.close();
 });
 
-async function device(
-  broker: TestBroker,
-  clientId: string,
-  username: string,
-  extra: object = {},
-): Promise<MqttClient> {
-  const { returnCode, client } = await connect(broker.port, {
-    clientId,
-    username,
-    password: SECRET,
-    ...extra,
-  });
-  expect(returnCode, `${clientId} with ${username}`).toBe(0);
-  open.push(client);
-  return client;
-}
+const device = (broker: TestBroker, clientId: string, username: string, extra: IClientOptions = {}) =>
+  connectDevice(broker.port, { clientId, username, password: SECRET, ...extra }, open);
 
 const login = (clientId: string, username: string, password = SECRET) => ({ clientId, username, password });
 

@@ -10,7 +10,7 @@ import {
   closed,
   collect,
   connackOf,
-  connect,
+  connectDevice,
   hashSecret,
   subackCodes,
   uniquePrefix,
@@ -155,12 +155,7 @@ describe.each(['redis', 'memory'] as const)('KEYGATE_PERSISTENCE=%s', (persisten
       cleanup.push(async () => {
         for (const client of open) client.end(true);
       });
-      const device = async (clientId: string): Promise<MqttClient> => {
-        const { returnCode, client } = await connect(port, login(clientId));
-        open.push(client);
-        expect(returnCode, clientId).toBe(0);
-        return client;
-      };
+      const device = (clientId: string) => connectDevice(port, login(clientId), open);
       const holder = await device('holder');
       const watcher = await device('watcher');
       expect(await subackCodes(watcher, ['losant/holder/state'])).toEqual([0]);

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { type Config, settings } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningBroker, startBroker } from '../../src/server/broker.js';
@@ -157,6 +157,21 @@ export function connect(port: number, options: IClientOptions = {}): Promise<Con
     });
     client.once('close', () => settle(undefined));
   });
+}
+
+/**
+ * Connects a device the test expects in: adds the client to `open` (the test file ends those after each
+ * test, accepted or not) and asserts CONNACK 0, naming the client ID and username when it is not.
+ */
+export async function connectDevice(
+  port: number,
+  options: IClientOptions,
+  open: MqttClient[],
+): Promise<MqttClient> {
+  const { returnCode, client } = await connect(port, options);
+  open.push(client);
+  expect(returnCode, `${options.clientId} with ${options.username} should connect`).toBe(0);
+  return client;
 }
 
 /** Connects and returns only the return code, closing the client. */

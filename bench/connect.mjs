@@ -234,14 +234,19 @@ async function withLimit(promise, seconds, what) {
 }
 
 /** Total bcrypt verifications keygate has done (its /metrics). */
-async function verifications(httpPort) {
+/** The sum of one of keygate's counters (all labels), read from its /metrics. */
+async function counter(httpPort, name) {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith('keygate_bcrypt_verifications_total')) total += Number(line.split(' ').pop());
+    if (line.startsWith(name)) total += Number(line.split(' ').pop());
   }
   return total;
 }
+
+const verifications = (httpPort) => counter(httpPort, 'keygate_bcrypt_verifications_total');
+/** CONNECTs keygate accepted from memory, without a Redis read (src/hooks/warm-connects.ts). */
+const fromMemory = (httpPort) => counter(httpPort, 'keygate_connects_from_memory_total');
 
 /**
  * Waits until keygate has no verification left to finish (its counter stopped moving): a CONNECT that
@@ -368,7 +373,7 @@ async function main() {
     child.kill('SIGTERM');
     await once(child, 'exit');
   };
-  const keygateArgs = ['--import', './bench/loop-probe.mjs', 'dist/server/main.js'];
+  const keygateArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', './bench/loop-probe.mjs', 'dist/server/main.js'];
 
   const report = {
     cores,
@@ -395,7 +400,7 @@ async function main() {
     // --- 1. CONNECT rate -------------------------------------------------------------------------------
     if (s.phases.has('rate')) {
       const barePort = await freeLoopbackPort();
-      const bare = spawnBroker(['bench/bare-aedes.mjs'], {
+      const bare = spawnBroker([...(process.env.BENCH_BARE_NODE_ARGS ?? '').split(' ').filter(Boolean), 'bench/bare-aedes.mjs'], {
         MQTT_PORT: String(barePort),
         MQTT_HOST: '127.0.0.1',
       });
@@ -445,10 +450,12 @@ async function main() {
       const runs = [];
       const measured = async (variant, port, clients, inFlight) => {
         const before = variant.startsWith('keygate') ? await verifications(keygateHttp) : 0;
+        const memoryBefore = variant.startsWith('keygate') ? await fromMemory(keygateHttp) : 0;
         const result = await rateRun(variant, port, clients, inFlight, s.runLimitS);
         if (variant.startsWith('keygate')) {
           await quiet(keygateHttp);
           result.verificationsPerConnect = ((await verifications(keygateHttp)) - before) / result.connects;
+          result.fromMemoryPerConnect = ((await fromMemory(keygateHttp)) - memoryBefore) / result.connects;
         }
         log(`  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}`);
         runs.push(result);
@@ -656,12 +663,12 @@ function printReport(report, s) {
     console.log(
       `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerVariant} interleaved runs)\n`,
     );
-    console.log('| run | variant | CONNECT/s | CONNACK codes | retries | bcrypt per CONNECT |');
-    console.log('|---|---|---|---|---|---|');
+    console.log('| run | variant | CONNECT/s | CONNACK codes | retries | bcrypt per CONNECT | from memory per CONNECT |');
+    console.log('|---|---|---|---|---|---|---|');
     const perRun = r.runs.length / r.runsPerVariant;
     r.runs.forEach((x, k) => {
       console.log(
-        `| ${Math.floor(k / perRun) + 1} | ${x.variant} | ${n(x.perSec)} | ${JSON.stringify(x.codes)} | ${x.retries} | ${n(x.verificationsPerConnect, 2)} |`,
+        `| ${Math.floor(k / perRun) + 1} | ${x.variant} | ${n(x.perSec)} | ${JSON.stringify(x.codes)} | ${x.retries} | ${n(x.verificationsPerConnect, 2)} | ${n(x.fromMemoryPerConnect, 2)} |`,
       );
     });
     console.log(

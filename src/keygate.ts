@@ -15,7 +15,9 @@ import { FloodLimits, type FloodSettings } from './hooks/flood-limits.js';
 import { LiveSessions } from './hooks/live-sessions.js';
 import { createPreConnect } from './hooks/pre-connect.js';
 import { SessionRegistry } from './hooks/sessions.js';
+import { WarmConnects } from './hooks/warm-connects.js';
 import { type KeygateMetrics, noMetrics } from './metrics.js';
+import type { KeyRecord } from './policy/model.js';
 import { ChangeFeed } from './store/change-feed.js';
 import { DeviceDirectory, loadDirectory } from './store/device-directory.js';
 import { KeyStore } from './store/key-store.js';
@@ -131,7 +133,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
   const verified =
     cache === false || cache.ttlMs === 0
       ? undefined
-      : new VerifiedCredentials({
+      : new VerifiedCredentials<KeyRecord>({
           ttlMs: cache.ttlMs ?? 86_400_000,
           ...(cache.key === undefined ? {} : { key: cache.key }),
         });
@@ -170,10 +172,39 @@ export function createKeygate(options: KeygateOptions): Keygate {
   const timer = setInterval(revalidateAll, options.revalidateIntervalMs ?? 15_000);
   timer.unref();
   const feed = options.notifications === false ? undefined : new ChangeFeed(redis, keyspace, logger);
+  // Warm reconnects decided from memory need the change feed (and the credential cache to hold the records).
+  const warm =
+    feed === undefined || verified === undefined
+      ? undefined
+      : new WarmConnects({ feed, verified, banMemoryMs: throttle?.settings.banMaxMs ?? 3_600_000 });
   if (feed) {
-    feed.on('key', (accessKey) => void live.keyChanged(accessKey));
-    feed.on('device', (deviceId) => void live.deviceChanged(deviceId));
-    feed.on('resync', revalidateAll);
+    feed.on('key', (accessKey) => {
+      warm?.keyChanged(accessKey);
+      void live.keyChanged(accessKey);
+    });
+    feed.on('device', (deviceId) => {
+      const change = warm?.deviceChanging(deviceId);
+      void live.deviceChanged(deviceId).then((settled) => {
+        if (settled && change !== undefined) warm?.deviceSettled(deviceId, change);
+      });
+    });
+    feed.on('resync', () => {
+      revalidateAll();
+      // Memory is usable for CONNECTs again once every device was read after the (re)subscription.
+      void warm
+        ?.resync(async () => {
+          await directory.loadAll();
+          return store.bans();
+        })
+        .then(() => logger.debug('memory reloaded after the change feed (re)subscribed'));
+    });
+    if (warm) {
+      feed.on('ban', (name) => warm.banNoticed(name));
+      feed.on('lost', () => {
+        logger.debug('change feed lost: every CONNECT reads Redis until it is back');
+        warm.lost();
+      });
+    }
     feed.start();
   }
 
@@ -191,6 +222,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       ...(throttle?.enabled ? { throttle } : {}),
       refusalDelayMs: options.refusalDelayMs ?? 1000,
       ...(verified === undefined ? {} : { verified }),
+      ...(warm === undefined ? {} : { warm }),
       ...floods,
     }),
     authorizePublish: createAuthorizePublish(authorizeDeps),
@@ -207,6 +239,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
         clearInterval(timer);
         redis.off('ready', revalidateAll);
         redis.off('error', countRedisError);
+        warm?.close();
         await feed?.close();
         await revalidating;
         await verifier.close();

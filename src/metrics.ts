@@ -31,6 +31,8 @@ export interface KeygateMetrics {
   throttled?(): void;
   /** A secret was recognised by the verified-credential cache: no bcrypt verification. Optional. */
   verifiedFromCache?(): void;
+  /** A CONNECT was accepted from memory, without reading Redis (hooks/warm-connects.ts). Optional. */
+  connectFromMemory?(): void;
   /** The Redis connection reported an error (a failed connection attempt, a lost connection...). */
   redisError(): void;
 }
@@ -44,6 +46,7 @@ export const noMetrics: KeygateMetrics = Object.freeze({
   revocation() {},
   throttled() {},
   verifiedFromCache() {},
+  connectFromMemory() {},
   redisError() {},
 });
 
@@ -64,6 +67,7 @@ export class PrometheusMetrics implements KeygateMetrics {
   private readonly verifications: Counter<'result'>;
   private readonly verificationSeconds: Histogram;
   private readonly cacheHits: Counter;
+  private readonly fromMemory: Counter;
   private readonly revocations: Counter<'code'>;
   private readonly revocationSeconds: Histogram;
   private readonly redisErrors: Counter;
@@ -117,6 +121,11 @@ export class PrometheusMetrics implements KeygateMetrics {
     this.cacheHits = new Counter({
       name: 'keygate_credential_cache_hits_total',
       help: 'CONNECTs whose secret was recognised by the verified-credential cache (no bcrypt verification).',
+      registers,
+    });
+    this.fromMemory = new Counter({
+      name: 'keygate_connects_from_memory_total',
+      help: 'CONNECTs accepted from memory, without reading Redis (a warm reconnect while memory is in step with Redis).',
       registers,
     });
     this.verificationSeconds = new Histogram({
@@ -186,6 +195,10 @@ export class PrometheusMetrics implements KeygateMetrics {
 
   verifiedFromCache(): void {
     this.cacheHits.inc();
+  }
+
+  connectFromMemory(): void {
+    this.fromMemory.inc();
   }
 
   verification(result: VerificationResult, seconds: number): void {

@@ -7,8 +7,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * What is remembered is a *proof*: HMAC-SHA256 under a server-side cache key of (the key's Redis name, the
  * stored bcrypt hash, the secret). Never the secret, never anything a guess can be checked against
  * without the cache key. A proof is recognised only for the same secret against the same stored hash:
- * changing a key's secret in Redis changes the hash and so every proof of it. The key's record (active,
- * scope...) is still read from Redis on every CONNECT; only the bcrypt work is saved.
+ * changing a key's secret in Redis changes the hash and so every proof of it. (Callers give the hash as
+ * its SHA-256 fingerprint, which binds the proof to it just as well and is what sessions already hold.)
+ *
+ * A remembered proof may carry an *attachment*: the key's parsed record as read with it, which lets a
+ * warm reconnect be decided without Redis while the change feed is current (hooks/warm-connects.ts). The
+ * attachment goes whenever the key changes (`detach`) and with the proof.
  *
  * Proofs are kept in memory (per process, bounded) and — when the cache key comes from a file shared by
  * the instances (KEYGATE_CREDENTIAL_CACHE_KEY_FILE) — in Redis too, so that a restarted broker and its
@@ -33,12 +37,31 @@ export interface VerifiedCredentialsOptions {
  */
 const EXPIRY_BYTES = 8;
 
-export class VerifiedCredentials {
+/** What a remembered proof carries besides itself (read-only to callers). */
+export interface Attachment<T> {
+  /** The stored-hash representation the proof and the value go with (the hash's fingerprint). */
+  readonly hashId: string;
+  readonly value: T;
+}
+
+/**
+ * One key's entry. One object per key, fields rather than a nested attachment object: every connected
+ * device's key has one (issue 7: heap per connection), and `hashId` and `value` are the very strings and
+ * records its session holds.
+ */
+class Remembered<T> {
+  hashId: string | undefined = undefined;
+  value: T | undefined = undefined;
+  constructor(public proof: string) {}
+}
+
+export class VerifiedCredentials<T = unknown> {
   private readonly key: Buffer;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
-  private readonly remembered = new Map<string, string>();
+  /** By `id` (the access key: the string its sessions hold too). */
+  private readonly remembered = new Map<string, Remembered<T>>();
   /** Verifications under way, by proof: concurrent CONNECTs with the same credentials share one. */
   private readonly inFlight = new Map<string, Promise<boolean>>();
   /** True when the key was given (shared by the instances): proofs are then worth keeping in Redis. */
@@ -77,27 +100,67 @@ export class VerifiedCredentials {
   }
 
   /**
-   * Whether `proof` was remembered for `keyName` — in memory, or as `shared` (the proof kept in Redis,
+   * Whether `proof` was remembered for key `id` — in memory, or as `shared` (the proof kept in Redis,
    * base64url, when there is one). Constant-time comparisons.
    */
-  recognises(keyName: string, proof: Buffer, shared?: string): boolean {
-    const entry = this.remembered.get(keyName);
+  recognises(id: string, proof: Buffer, shared?: string): boolean {
+    const entry = this.live(id);
     if (entry !== undefined) {
-      const bytes = Buffer.from(entry, 'latin1');
+      const bytes = Buffer.from(entry.proof, 'latin1');
       const remembered = bytes.subarray(0, bytes.length - EXPIRY_BYTES);
-      if (bytes.readDoubleBE(remembered.length) <= this.now()) this.remembered.delete(keyName);
-      else if (remembered.length === proof.length && timingSafeEqual(remembered, proof)) return true;
+      if (remembered.length === proof.length && timingSafeEqual(remembered, proof)) return true;
     }
     if (shared === undefined || !this.shareable) return false;
     const stored = Buffer.from(shared, 'base64url');
     if (stored.length !== proof.length || !timingSafeEqual(stored, proof)) return false;
-    this.keep(keyName, proof);
+    this.keep(id, proof);
     return true;
   }
 
+  /** The entry of `id` unless it has expired (then it is dropped). */
+  private live(id: string): Remembered<T> | undefined {
+    const entry = this.remembered.get(id);
+    if (entry === undefined) return undefined;
+    const { proof } = entry;
+    const expiry = Buffer.from(proof.slice(proof.length - EXPIRY_BYTES), 'latin1').readDoubleBE(0);
+    if (expiry > this.now()) return entry;
+    this.remembered.delete(id);
+    return undefined;
+  }
+
+  /** Attaches `value` (read with the hash `hashId`) to the proof remembered for `id`, if there is one. */
+  attach(id: string, hashId: string, value: T): void {
+    const entry = this.remembered.get(id);
+    if (entry === undefined) return;
+    entry.hashId = hashId;
+    entry.value = value;
+  }
+
+  /** What is attached to the live proof of `id`, if anything. */
+  attachment(id: string): Attachment<T> | undefined {
+    const entry = this.live(id);
+    return entry?.hashId === undefined ? undefined : (entry as Attachment<T>);
+  }
+
+  /** Drops what is attached to `id`'s proof (the key changed); the proof stays. */
+  detach(id: string): void {
+    const entry = this.remembered.get(id);
+    if (entry === undefined) return;
+    entry.hashId = undefined;
+    entry.value = undefined;
+  }
+
+  /** Drops every attachment (changes may have been missed). */
+  detachAll(): void {
+    for (const entry of this.remembered.values()) {
+      entry.hashId = undefined;
+      entry.value = undefined;
+    }
+  }
+
   /** Remembers a proof after a successful bcrypt verification. */
-  remember(keyName: string, proof: Buffer): void {
-    this.keep(keyName, proof);
+  remember(id: string, proof: Buffer): void {
+    this.keep(id, proof);
   }
 
   /**
@@ -114,13 +177,14 @@ export class VerifiedCredentials {
     return pending;
   }
 
-  /** Forgets everything remembered for a key (its secret or record changed). */
-  forget(keyName: string): void {
-    this.remembered.delete(keyName);
+  /** Forgets everything remembered for a key. */
+  forget(id: string): void {
+    this.remembered.delete(id);
   }
 
-  private keep(keyName: string, proof: Buffer): void {
-    this.remembered.delete(keyName);
+  /** Remembers `proof` for `id` (anything attached to an earlier proof goes). */
+  private keep(id: string, proof: Buffer): void {
+    this.remembered.delete(id);
     if (this.remembered.size >= this.maxEntries) {
       const oldest = this.remembered.keys().next();
       if (!oldest.done) this.remembered.delete(oldest.value);
@@ -128,6 +192,6 @@ export class VerifiedCredentials {
     const entry = Buffer.allocUnsafe(proof.length + EXPIRY_BYTES);
     proof.copy(entry);
     entry.writeDoubleBE(this.now() + this.ttlMs, proof.length);
-    this.remembered.set(keyName, entry.toString('latin1'));
+    this.remembered.set(id, new Remembered<T>(entry.toString('latin1')));
   }
 }

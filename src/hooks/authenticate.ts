@@ -5,9 +5,11 @@ import type { SecretVerifier } from '../crypto/secret-verifier.js';
 import type { VerifiedCredentials } from '../crypto/verified-credentials.js';
 import { ConnackCode, KeygateError, toKeygateError } from '../errors.js';
 import type { KeygateMetrics } from '../metrics.js';
-import { decidePublish } from '../policy/authorization.js';
-import { connectRight } from '../policy/connect-right.js';
+import { decidePublish, type Principal } from '../policy/authorization.js';
+import { connectRight, type DeviceRead } from '../policy/connect-right.js';
 import { isValidIdentifier } from '../policy/identifiers.js';
+import type { KeyRecord } from '../policy/model.js';
+import type { Parsed } from '../policy/tags.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
@@ -16,6 +18,7 @@ import type { ConnectThrottle } from './connect-throttle.js';
 import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
 import type { Session, SessionRegistry } from './sessions.js';
+import type { WarmConnects } from './warm-connects.js';
 
 /** Most banned CONNECTs held in the tarpit at once (each is a socket and a timer). */
 const MAX_HELD = 10_000;
@@ -38,7 +41,9 @@ export interface AuthenticateDeps {
   /** How long a banned or backed-off CONNECT waits for its CONNACK 5 (a tarpit); default 0. */
   readonly refusalDelayMs?: number;
   /** Recently verified credentials (docs/CREDENTIAL-CACHE.md); default: none, bcrypt on every CONNECT. */
-  readonly verified?: VerifiedCredentials;
+  readonly verified?: VerifiedCredentials<KeyRecord>;
+  /** Warm reconnects decided from memory while it is in step with Redis; default: every CONNECT reads Redis. */
+  readonly warm?: WarmConnects;
   /** Payload and rate limits: the back-off of devices that broke them, and the will's size; default: none. */
   readonly floods?: FloodLimits;
 }
@@ -101,8 +106,19 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   }
 
-  const { verified } = deps;
+  // A warm reconnect: the key's record is in memory and memory is in step with Redis (warm-connects.ts).
+  // The secret is still checked; anything short of a recognised proof goes the Redis path below.
+  const known = fromMemory(deps, request, username, secret);
+  if (known !== undefined) {
+    const session = await sessionFor(deps, request, known.fingerprint, known.key, known.device);
+    deps.metrics?.verifiedFromCache?.();
+    deps.metrics?.connectFromMemory?.();
+    return session;
+  }
+
+  const { verified, warm } = deps;
   const throttle = deps.throttle?.enabled ? deps.throttle : undefined;
+  const token = warm?.token() ?? -1;
   const { key, device, sharedProof, sharedBans } = await deps.store.lookupCredentials(username, clientId, {
     proof: verified?.shareable === true,
     ...(throttle === undefined ? {} : { bans: { address: request.address } }),
@@ -113,37 +129,42 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   }
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
   // Only the right secret for the stored hash, verified recently, skips bcrypt (its proof is recognised).
-  if (verified === undefined || key.secretHash === undefined) {
+  if (key.secretHash === undefined) {
+    await verify(secret, undefined);
+    throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
+  }
+  const fingerprint = fingerprintSecretHash(key.secretHash);
+  if (verified === undefined) {
     if (!(await verify(secret, key.secretHash))) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   } else {
-    const keyName = deps.store.keyspace.key(username);
-    const proof = verified.proof(keyName, key.secretHash, secret);
-    if (verified.recognises(keyName, proof, sharedProof)) deps.metrics?.verifiedFromCache?.();
+    const proof = verified.proof(deps.store.keyspace.key(username), fingerprint, secret);
+    if (verified.recognises(username, proof, sharedProof)) deps.metrics?.verifiedFromCache?.();
     else {
       const hash = key.secretHash;
       if (!(await verified.once(proof, () => verify(secret, hash)))) {
         throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
       }
-      verified.remember(keyName, proof);
+      verified.remember(username, proof);
       if (verified.shareable)
         deps.store.rememberProof(username, proof.toString('base64url'), verified.expiresInMs);
     }
   }
+  const session = await sessionFor(deps, request, fingerprint, key.record, device);
+  if (warm !== undefined && key.record.ok) warm.attach(token, username, fingerprint, key.record.value);
+  return session;
+}
 
-  const right = connectRight(key.record, device);
+/** The rest of a CONNECT once the secret is verified: the right to connect (SPEC section 2), the will. */
+async function sessionFor(
+  deps: AuthenticateDeps,
+  request: ConnectRequest,
+  fingerprint: string,
+  key: Parsed<KeyRecord>,
+  device: DeviceRead,
+): Promise<Session> {
+  const right = connectRight(key, device);
   if (!right.ok) throw new KeygateError(right.code);
-  const session: Session = {
-    deviceId: clientId,
-    accessKey: username,
-    secretFingerprint: fingerprintSecretHash(key.secretHash as string),
-    principal: right.principal,
-    revoked: false,
-    memo: undefined,
-    memoGeneration: -1,
-    floodWindowStart: 0,
-    floodCount: 0,
-    floodViolation: undefined,
-  };
+  const session = newSession(request, fingerprint, right.principal);
   // The will is published on the device's behalf later: it must be something the device could publish now.
   if (request.will) {
     await learnNamedDevice(deps.directory, deps.topicRoot, request.will.topic);
@@ -156,6 +177,76 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     }
   }
   return session;
+}
+
+function newSession(request: ConnectRequest, fingerprint: string, principal: Principal): Session {
+  return {
+    deviceId: request.clientId,
+    accessKey: request.username as string,
+    secretFingerprint: fingerprint,
+    principal,
+    revoked: false,
+    memo: undefined,
+    memoGeneration: -1,
+    floodWindowStart: 0,
+    floodCount: 0,
+    floodViolation: undefined,
+  };
+}
+
+/** What memory holds to decide a CONNECT whose secret it recognised (hooks/warm-connects.ts). */
+interface Known {
+  readonly fingerprint: string;
+  readonly key: Parsed<KeyRecord>;
+  readonly device: DeviceRead;
+}
+
+/**
+ * The key record and device to decide this CONNECT from memory — when memory is in step with Redis, holds
+ * both, and recognises the secret (the proof over the key's hash fingerprint) — else undefined.
+ */
+function fromMemory(
+  deps: AuthenticateDeps,
+  request: ConnectRequest,
+  username: string,
+  secret: string,
+): Known | undefined {
+  const { verified, warm } = deps;
+  if (verified === undefined || warm === undefined) return undefined;
+  const attachment = warm.attachmentFor(username, request.clientId, request.address);
+  if (attachment === undefined) return undefined;
+  const record = deps.directory.get(request.clientId);
+  if (record === undefined) return undefined;
+  const proof = verified.proof(deps.store.keyspace.key(username), attachment.hashId, secret);
+  if (!verified.recognises(username, proof)) return undefined;
+  return {
+    fingerprint: attachment.hashId,
+    key: { ok: true, value: attachment.value },
+    device: { found: true, device: { ok: true, value: record } },
+  };
+}
+
+/**
+ * A warm reconnect without a will, decided at once: no promise, no timer, no Redis (issue 7: CONNECT
+ * rate). Undefined whenever anything is not plainly fine; `admit` then decides the CONNECT the full way
+ * (and refuses it with the right code).
+ */
+export function admitFromMemory(deps: AuthenticateDeps, request: ConnectRequest): Session | undefined {
+  const { clientId, username, password } = request;
+  if (deps.warm === undefined || request.will || username === undefined || password === undefined) {
+    return undefined;
+  }
+  if (!isValidIdentifier(clientId) || !isValidIdentifier(username)) return undefined;
+  if (deps.throttle?.check(request.address, username) || deps.floods?.backedOff(clientId)) return undefined;
+  const secret = decodeSecret(password);
+  if (secret === undefined) return undefined;
+  const known = fromMemory(deps, request, username, secret);
+  if (known === undefined) return undefined;
+  const right = connectRight(known.key, known.device);
+  if (!right.ok) return undefined;
+  deps.metrics?.verifiedFromCache?.();
+  deps.metrics?.connectFromMemory?.();
+  return newSession(request, known.fingerprint, right.principal);
 }
 
 /** Aedes' `authenticate` hook. */
@@ -187,8 +278,34 @@ export function createAuthenticate(deps: AuthenticateDeps) {
     const clientId = connect?.rawClientId ?? '';
     const address = clientIp(client);
     const accessKey = isValidIdentifier(username) ? username : undefined;
+    const request: ConnectRequest = { clientId, username, password, will: connect?.will, address };
+    const accept = (session: Session): void => {
+      sessions.open(client, session);
+      deps.throttle?.success(address, session.accessKey);
+      deps.metrics?.connect(ConnackCode.ACCEPTED);
+      logger.debug(
+        { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
+        'CONNECT accepted',
+      );
+      try {
+        done(null, true);
+      } catch (err) {
+        logger.error({ err, hook: 'authenticate' }, 'aedes callback threw');
+      }
+    };
+    let known: Session | undefined;
+    try {
+      known = admitFromMemory(deps, request);
+    } catch (err) {
+      // Never expected; the full way below decides it then.
+      logger.error({ err }, 'deciding a CONNECT from memory failed unexpectedly');
+    }
+    if (known !== undefined) {
+      accept(known);
+      return;
+    }
     bridge(
-      () => admit(deps, { clientId, username, password, will: connect?.will, address }),
+      () => admit(deps, request),
       (err, session) => {
         if (err !== null || session === null) {
           const refusal = toKeygateError(err);
@@ -230,14 +347,7 @@ export function createAuthenticate(deps: AuthenticateDeps) {
           done(refusal as AuthenticateError, null);
           return;
         }
-        sessions.open(client, session);
-        deps.throttle?.success(address, session.accessKey);
-        deps.metrics?.connect(ConnackCode.ACCEPTED);
-        logger.debug(
-          { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
-          'CONNECT accepted',
-        );
-        done(null, true);
+        accept(session);
       },
       {
         hook: 'authenticate',

@@ -51,16 +51,20 @@ export class LiveSessions {
     for (const client of clients) this.recheck(client, key, learntAt);
   }
 
-  /** A device changed (or was deleted): refresh it, re-check its own session; others re-decide lazily. */
-  async deviceChanged(deviceId: string): Promise<void> {
+  /**
+   * A device changed (or was deleted): refresh it, re-check its own session; others re-decide lazily.
+   * Resolves true once the directory holds the device as read after the change, false if it could not be read.
+   */
+  async deviceChanged(deviceId: string): Promise<boolean> {
     const learntAt = performance.now();
     try {
       await this.deps.directory.refresh(deviceId);
     } catch (err) {
       this.deps.logger.warn({ deviceId, err: (err as Error).message }, 'cannot re-read a changed device now');
-      return;
+      return false;
     }
     for (const client of this.deps.sessions.withDevice(deviceId)) this.recheck(client, undefined, learntAt);
+    return true;
   }
 
   /** Everything, from Redis: after a reconnect (missed notifications) and periodically as the backstop. */

@@ -97,6 +97,22 @@ export class KeyStore {
     };
   }
 
+  /**
+   * The brute-force bans in Redis now, as `address:<ip>` / `key:<accessKey>` (SCAN, never KEYS).
+   * @throws when Redis cannot answer.
+   */
+  async bans(): Promise<string[]> {
+    const prefix = this.keyspace.ban('key', '').slice(0, -'key:'.length);
+    const names: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', this.keyspace.banPattern, 'COUNT', 1000);
+      cursor = next;
+      for (const name of batch) names.push(name.slice(prefix.length));
+    } while (cursor !== '0');
+    return names;
+  }
+
   /** Records a brute-force ban for the other instances (best effort, like the proofs). */
   shareBan(scope: 'address' | 'key', id: string, ms: number): void {
     this.redis.set(this.keyspace.ban(scope, id), '1', 'PX', ms).catch(() => {});

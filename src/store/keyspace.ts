@@ -8,6 +8,9 @@
  *                                         (docs/CREDENTIAL-CACHE.md), with a TTL; admins never write it
  *   <prefix>ban:address:<ip>     string  keygate's own: a brute-force ban shared by the instances (TTL)
  *   <prefix>ban:key:<accessKey>  string  keygate's own: likewise, for an access key
+ *   <prefix>heartbeat:<instance>:<n>  string  keygate's own: a canary written ~4 times a second (2 s TTL)
+ *                                         whose keyspace notification proves the change feed current
+ *                                         (hooks/warm-connects.ts)
  *
  * IDs are validated identifiers (no `:`-free guarantee is needed: the kind is fixed by the fixed text
  * after the prefix). The Aedes persistence keeps its own unprefixed keys; keygate never touches them.
@@ -33,13 +36,25 @@ export class Keyspace {
     return `${this.prefix}ban:${scope}:${id}`;
   }
 
-  /** Glob patterns for SCAN. */
+  heartbeat(instance: string, n: number): string {
+    return `${this.prefix}heartbeat:${instance}:${n}`;
+  }
+
+  /** Glob patterns for SCAN and PSUBSCRIBE. */
   get keyPattern(): string {
     return `${escapeGlob(this.prefix)}key:*`;
   }
 
   get devicePattern(): string {
     return `${escapeGlob(this.prefix)}device:*`;
+  }
+
+  get banPattern(): string {
+    return `${escapeGlob(this.prefix)}ban:*`;
+  }
+
+  heartbeatPattern(instance: string): string {
+    return `${escapeGlob(this.prefix)}heartbeat:${escapeGlob(instance)}:*`;
   }
 }
 

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WARM_FRESHNESS_MS } from '../../src/hooks/warm-connects.js';
 import { type BrokerProcess, startBrokerProcess } from '../support/broker-process.js';
+import { eventually } from '../support/eventually.js';
 import {
   closed,
   collect,
@@ -98,16 +100,6 @@ const FAULTS: Fault[] = [
   },
 ];
 
-/** Polls `check` every 100 ms until it holds; false when it never did within `ms`. */
-async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(100);
-  }
-  return false;
-}
-
 async function timed<T>(action: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const started = Date.now();
   const value = await action();
@@ -131,9 +123,11 @@ describe.each(['redis', 'memory'] as const)('KEYGATE_PERSISTENCE=%s', (persisten
       admin.on('error', () => {}); // it reconnects by itself after a kill
       cleanup.push(async () => admin.disconnect());
       const prefix = uniquePrefix();
-      for (const id of ['holder', 'watcher', 'newcomer'])
+      for (const id of ['holder', 'watcher', 'newcomer', 'stranger'])
         await admin.hset(`${prefix}device:${id}`, 'name', id);
       await admin.hset(`${prefix}key:k-1`, 'secret', hashSecret(SECRET));
+      // A key no CONNECT used before the fault: nothing about it is in memory.
+      await admin.hset(`${prefix}key:k-2`, 'secret', hashSecret(SECRET));
 
       const broker: BrokerProcess = startBrokerProcess({
         REDIS_URL: redis.url,
@@ -171,12 +165,21 @@ describe.each(['redis', 'memory'] as const)('KEYGATE_PERSISTENCE=%s', (persisten
       const endFault = await fault.start(redis, admin, dir);
 
       // While Redis cannot be read.
-      const first = await timed(() => connackOf(port, login('newcomer')));
+      const first = await timed(() => connackOf(port, { ...login('stranger'), username: 'k-2' }));
       expect(first.value).toBe(3);
       expect(first.ms).toBeLessThan(1500);
       const wrongSecret = await timed(() => connackOf(port, login('newcomer', 'wrong')));
       expect(wrongSecret.value).toBe(3);
       expect(wrongSecret.ms).toBeLessThan(1500);
+      // A warm reconnect is decided from memory only while memory is provably in step with Redis (a
+      // heartbeat heard less than WARM_FRESHNESS_MS ago, src/hooks/warm-connects.ts); then it needs Redis too.
+      expect(
+        await eventually(
+          async () => (await connackOf(port, login('newcomer'))) === 3,
+          WARM_FRESHNESS_MS + 1500,
+        ),
+      ).toBe(true);
+      expect(await connackOf(port, login('newcomer'))).toBe(3);
       // Fail closed: what needs Redis is refused, and the connection stays open.
       expect(await subackCodes(watcher, ['losant/late/state'])).toEqual([0x80]);
       if (persistence === 'memory') {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { connackOf, Seeder, startTestBroker, type TestBroker } from '../support/harness.js';
 import { freePort, type RedisServer, startRedisServer } from '../support/redis-server.js';
 
@@ -22,15 +23,6 @@ async function seedOn(url: string, prefix: string): Promise<void> {
   await seed.device('dev-1');
   await seed.key('key-1', SECRET);
   await seed.close();
-}
-
-async function eventually(check: () => Promise<boolean>, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }
 
 describe('Redis faults', () => {

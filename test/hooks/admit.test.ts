@@ -6,6 +6,7 @@ import { SecretVerifier } from '../../src/crypto/secret-verifier.js';
 import { VerifiedCredentials } from '../../src/crypto/verified-credentials.js';
 import { type AuthenticateDeps, admit } from '../../src/hooks/authenticate.js';
 import { SessionRegistry } from '../../src/hooks/sessions.js';
+import type { KeyRecord } from '../../src/policy/model.js';
 import { DeviceDirectory } from '../../src/store/device-directory.js';
 import { KeyStore } from '../../src/store/key-store.js';
 import { Keyspace } from '../../src/store/keyspace.js';
@@ -93,7 +94,7 @@ describe('admit: no key-existence oracle', () => {
 
 describe('admit with the verified-credential cache (docs/CREDENTIAL-CACHE.md)', () => {
   const cacheKey = randomBytes(32);
-  const withCache = (verified: VerifiedCredentials): AuthenticateDeps => ({ ...deps, verified });
+  const withCache = (verified: VerifiedCredentials<KeyRecord>): AuthenticateDeps => ({ ...deps, verified });
 
   it('a reconnect with the verified secret costs no bcrypt; a wrong secret still costs one and fails', async () => {
     const cached = withCache(new VerifiedCredentials({ ttlMs: 60_000 }));
@@ -159,7 +160,7 @@ describe('admit with the verified-credential cache (docs/CREDENTIAL-CACHE.md)', 
   it('a proof kept in Redis is worthless with the wrong secret, and its expiry ends it', async () => {
     await seed.key('key-5', SECRET);
     let now = 0;
-    const cache = () => new VerifiedCredentials({ ttlMs: 60_000, key: cacheKey, now: () => now });
+    const cache = () => new VerifiedCredentials<KeyRecord>({ ttlMs: 60_000, key: cacheKey, now: () => now });
     const first = cache();
     await admit(withCache(first), request('key-5', SECRET));
     verifier.calls = [];

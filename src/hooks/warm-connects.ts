@@ -1,0 +1,184 @@
+import type { Attachment, VerifiedCredentials } from '../crypto/verified-credentials.js';
+import type { KeyRecord } from '../policy/model.js';
+
+/**
+ * Longest the change feed may have been silent for a CONNECT to be decided from memory, in ms: every
+ * change Redis executed up to this long ago has been heard (a canary's notification proves it, see
+ * ChangeFeed.heardWithin). Past it (Redis hangs, the subscriber is down, the server stopped publishing
+ * notifications), every CONNECT reads Redis again — and gets CONNACK 3 if Redis cannot answer.
+ */
+export const WARM_FRESHNESS_MS = 1000;
+
+/** Most bans noticed and remembered at once; past it no CONNECT is decided from memory (fail safe). */
+const MAX_NOTICED_BANS = 100_000;
+
+/** What WarmConnects needs of the change feed. */
+export interface CurrentFeed {
+  heardWithin(ms: number): boolean;
+}
+
+export interface WarmConnectsOptions {
+  readonly feed: CurrentFeed;
+  /** The verified-credential cache, whose proofs carry the key records read with them. */
+  readonly verified: VerifiedCredentials<KeyRecord>;
+  /** How long a noticed ban keeps the CONNECTs it names on the Redis path (the longest ban), ms. */
+  readonly banMemoryMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Warm reconnects decided from memory (issue 7, targets 3 and 5). A device whose credentials were verified
+ * recently is admitted without a Redis round trip when all of this holds, and otherwise reads Redis as
+ * every CONNECT used to:
+ *   - its key's record, read from Redis by an earlier CONNECT, is attached to the remembered proof, and no
+ *     notification about the key has arrived since (`keyChanged` drops it);
+ *   - the device is in the device directory and no change of it is still being read (`deviceChanging`);
+ *   - no brute-force ban naming the key or the address has been noticed (another instance's bans are
+ *     read from Redis on the Redis path);
+ *   - the memory is in step with Redis: loaded after the change feed last (re)subscribed (`resync`), and
+ *     the feed heard a canary written less than WARM_FRESHNESS_MS ago (`usable`).
+ * So a CONNECT decided from memory is decided on Redis as it was at most WARM_FRESHNESS_MS ago — the same
+ * bound as a change reaching a live session — and the session it opens is revoked like any other when the
+ * notification of an earlier change arrives. The secret is still checked (a proof over the key's hash
+ * fingerprint and the secret, docs/CREDENTIAL-CACHE.md); a wrong one goes the Redis path and costs bcrypt.
+ */
+export class WarmConnects {
+  private readonly feed: CurrentFeed;
+  private readonly verified: VerifiedCredentials<KeyRecord>;
+  private readonly banMemoryMs: number;
+  private readonly now: () => number;
+  /** Memory was loaded after the feed last (re)subscribed, and not lost since. */
+  private synced = false;
+  private epoch = 0;
+  /** Bumped by every key change and every resync: a Redis read begun before must not be attached. */
+  private generation = 0;
+  /** Devices whose change notification arrived and whose new record is still being read, by change number. */
+  private readonly changingDevices = new Map<string, number>();
+  private deviceChanges = 0;
+  /** Ban names (`address:<ip>`, `key:<accessKey>`) noticed, with when. */
+  private readonly bans = new Map<string, number>();
+
+  constructor(options: WarmConnectsOptions) {
+    this.feed = options.feed;
+    this.verified = options.verified;
+    this.banMemoryMs = options.banMemoryMs;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether CONNECTs may be decided from memory now. */
+  get usable(): boolean {
+    return this.synced && this.feed.heardWithin(WARM_FRESHNESS_MS);
+  }
+
+  /**
+   * Taken before a CONNECT's Redis read; `attach` keeps what was read only if the token is still good
+   * (no key changed, no resync meanwhile). -1 when memory is not usable.
+   */
+  token(): number {
+    return this.usable ? this.generation : -1;
+  }
+
+  /** Attaches a key's record, read from Redis under `token`, to its proof (see VerifiedCredentials). */
+  attach(token: number, accessKey: string, fingerprint: string, record: KeyRecord): void {
+    if (token < 0 || token !== this.generation || !this.synced) return;
+    this.verified.attach(accessKey, fingerprint, record);
+  }
+
+  /**
+   * The key record (and the fingerprint of the hash it goes with) to decide this CONNECT from memory, or
+   * undefined when it must read Redis. The caller still checks the secret and reads the device directory.
+   */
+  attachmentFor(
+    accessKey: string,
+    deviceId: string,
+    address: string | undefined,
+  ): Attachment<KeyRecord> | undefined {
+    if (!this.usable || this.changingDevices.has(deviceId)) return undefined;
+    if (
+      this.bans.size > 0 &&
+      (this.banned(`key:${accessKey}`) || (address !== undefined && this.banned(`address:${address}`)))
+    )
+      return undefined;
+    return this.verified.attachment(accessKey);
+  }
+
+  /** A key was written, deleted, renamed or expired. */
+  keyChanged(accessKey: string): void {
+    this.generation++;
+    this.verified.detach(accessKey);
+  }
+
+  /** A device changed: until `deviceSettled(id, n)` with the number returned, its CONNECTs read Redis. */
+  deviceChanging(deviceId: string): number {
+    const n = ++this.deviceChanges;
+    this.changingDevices.set(deviceId, n);
+    return n;
+  }
+
+  /** The directory holds the device as read after change `n` (or later). */
+  deviceSettled(deviceId: string, n: number): void {
+    if (this.changingDevices.get(deviceId) === n) this.changingDevices.delete(deviceId);
+  }
+
+  /** A ban was written (or expired) in Redis by some instance. */
+  banNoticed(name: string): void {
+    if (this.bans.size >= MAX_NOTICED_BANS) this.sweepBans();
+    this.bans.set(name, this.now());
+  }
+
+  /** The subscriber connection is gone: nothing is decided from memory until the next resync has loaded. */
+  lost(): void {
+    this.synced = false;
+    this.epoch++;
+    this.generation++;
+    this.verified.detachAll();
+  }
+
+  /**
+   * The feed (re)subscribed: changes may have been missed. Forgets every attached record, then `load`s
+   * (the device directory, the bans in Redis); memory is usable again once that succeeded, unless another
+   * resync or loss came meanwhile. A failed load (the main connection may come up after the subscriber's)
+   * is tried again every `retryMs` until it succeeds or is superseded.
+   */
+  async resync(load: () => Promise<readonly string[]>, retryMs = 500): Promise<void> {
+    this.lost();
+    const epoch = this.epoch;
+    for (;;) {
+      const changesBefore = this.deviceChanges;
+      let bans: readonly string[];
+      try {
+        bans = await load();
+      } catch {
+        if (epoch !== this.epoch) return;
+        await new Promise((resolve) => setTimeout(resolve, retryMs).unref());
+        if (epoch !== this.epoch) return;
+        continue;
+      }
+      if (epoch !== this.epoch) return;
+      for (const name of bans) this.banNoticed(name);
+      // The load read every device after these changes were announced.
+      for (const [deviceId, n] of this.changingDevices)
+        if (n <= changesBefore) this.changingDevices.delete(deviceId);
+      this.synced = true;
+      return;
+    }
+  }
+
+  /** Stops: nothing is decided from memory any more, and a resync under way gives up. */
+  close(): void {
+    this.lost();
+  }
+
+  private banned(name: string): boolean {
+    const at = this.bans.get(name);
+    if (at === undefined) return this.bans.size >= MAX_NOTICED_BANS;
+    if (this.now() - at < this.banMemoryMs) return true;
+    this.bans.delete(name);
+    return this.bans.size >= MAX_NOTICED_BANS;
+  }
+
+  private sweepBans(): void {
+    const now = this.now();
+    for (const [name, at] of this.bans) if (now - at >= this.banMemoryMs) this.bans.delete(name);
+  }
+}

@@ -1,0 +1,157 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WARM_FRESHNESS_MS } from '../../src/hooks/warm-connects.js';
+import { eventually } from '../support/eventually.js';
+import { connackOf, hashSecret, startTestBroker, type TestBroker, uniquePrefix } from '../support/harness.js';
+import { type RedisServer, startRedisServer } from '../support/redis-server.js';
+
+// Warm reconnects decided from memory (src/hooks/warm-connects.ts): a recently verified device gets in
+// without a Redis round trip while memory is provably in step with Redis, and every change made in Redis
+// (by anyone, with redis-cli) still reaches the next CONNECT. A Redis of its own, so that INFO commandstats
+// counts this broker's commands only.
+const SECRET = 'warm-secret';
+let server: RedisServer;
+let admin: Redis;
+const brokers: TestBroker[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+
+afterAll(async () => {
+  for (const broker of brokers) await broker.close();
+  admin.disconnect();
+  await server.stop();
+});
+
+async function start(overrides: Parameters<typeof startTestBroker>[0] = {}) {
+  const prefix = uniquePrefix();
+  // No periodic re-validation during a test: the commands counted are the CONNECTs'.
+  const broker = await startTestBroker({
+    redisUrl: server.url,
+    prefix,
+    revalidateMs: 3_600_000,
+    ...overrides,
+  });
+  brokers.push(broker);
+  // Ready once its own Redis connection is up (CONNACK 3 until then), as a load balancer would wait.
+  while (!broker.running.readiness().ready) await new Promise((resolve) => setTimeout(resolve, 20));
+  const login = (clientId: string, username: string, password = SECRET) => ({ clientId, username, password });
+  const connack = (clientId: string, username: string, password = SECRET) =>
+    connackOf(broker.port, login(clientId, username, password));
+  const metric = async (name: string): Promise<number> => {
+    const found = broker.running.metrics.registry.getSingleMetric(name);
+    const { values } = (await found?.get()) ?? { values: [] };
+    return values.reduce((sum, v) => sum + v.value, 0);
+  };
+  const fromMemory = () => metric('keygate_connects_from_memory_total');
+  /** Connects until a CONNECT is decided from memory (the first verifies; memory needs a canary heard). */
+  const warmUp = async (clientId: string, username: string): Promise<void> => {
+    const warm = await eventually(async () => {
+      const before = await fromMemory();
+      expect(await connack(clientId, username)).toBe(0);
+      return (await fromMemory()) > before;
+    }, 5000);
+    expect(warm, `${clientId} decided from memory; logs:\n${broker.logs.text()}`).toBe(true);
+  };
+  const seed = async (deviceId: string, key: string, fields: Record<string, string> = {}) => {
+    await admin.hset(`${prefix}device:${deviceId}`, 'name', deviceId);
+    await admin.hset(`${prefix}key:${key}`, { secret: hashSecret(SECRET), ...fields });
+  };
+  return { broker, prefix, connack, fromMemory, metric, warmUp, seed };
+}
+
+async function commandCounts(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const line of (await admin.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (match) counts[match[1] as string] = Number(match[2]);
+  }
+  return counts;
+}
+
+describe('warm reconnects decided from memory', () => {
+  it('a reconnect with the verified secret reads nothing from Redis; a wrong secret still reads and fails', async () => {
+    const t = await start();
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    const before = await commandCounts();
+    const memoryBefore = await t.fromMemory();
+    for (let i = 0; i < 5; i++) expect(await t.connack('dev-1', 'key-1')).toBe(0);
+    const after = await commandCounts();
+    expect(await t.fromMemory()).toBe(memoryBefore + 5);
+    // The only commands meanwhile are the change feed's heartbeat canaries (SET) and our INFO.
+    const read = Object.keys(after).filter(
+      (name) => name !== 'info' && name !== 'set' && after[name] !== before[name],
+    );
+    expect(read).toEqual([]);
+    // A wrong secret is not decided from memory: it reads Redis and costs a verification, like a cold one.
+    const verifications = await t.metric('keygate_bcrypt_verifications_total');
+    expect(await t.connack('dev-1', 'key-1', 'wrong')).toBe(4);
+    expect(await t.metric('keygate_bcrypt_verifications_total')).toBe(verifications + 1);
+    expect((await commandCounts()).hgetall).toBeGreaterThan(before.hgetall ?? 0);
+  });
+
+  it.each([
+    ['key deleted', (p: string) => admin.del(`${p}key:key-1`), 4],
+    ['key deactivated', (p: string) => admin.hset(`${p}key:key-1`, 'status', 'inactive'), 5],
+    [
+      'key restricted to another device',
+      (p: string) => admin.hset(`${p}key:key-1`, 'restrictions', 'dev-2'),
+      5,
+    ],
+    ['secret changed', (p: string) => admin.hset(`${p}key:key-1`, 'secret', hashSecret('new-secret')), 4],
+    ['device deleted', (p: string) => admin.del(`${p}device:dev-1`), 5],
+  ] as const)('%s with redis-cli: the next CONNECTs see it within a second', async (_name, change, code) => {
+    const t = await start();
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    await change(t.prefix);
+    const started = Date.now();
+    expect(await eventually(async () => (await t.connack('dev-1', 'key-1')) === code, 3000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(WARM_FRESHNESS_MS + 500);
+    // And never admitted again.
+    for (let i = 0; i < 3; i++) expect(await t.connack('dev-1', 'key-1')).toBe(code);
+  });
+
+  it('once the server stops publishing notifications, CONNECTs read Redis again and see changes at once', async () => {
+    const t = await start();
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    const [, flags] = (await admin.config('GET', 'notify-keyspace-events')) as [string, string];
+    await admin.config('SET', 'notify-keyspace-events', '');
+    try {
+      // No canary is heard any more: within WARM_FRESHNESS_MS memory no longer decides.
+      await new Promise((resolve) => setTimeout(resolve, WARM_FRESHNESS_MS + 300));
+      const memory = await t.fromMemory();
+      expect(await t.connack('dev-1', 'key-1')).toBe(0);
+      expect(await t.fromMemory()).toBe(memory);
+      // A change nobody is told about is seen by the very next CONNECT.
+      await admin.hset(`${t.prefix}key:key-1`, 'status', 'inactive');
+      expect(await t.connack('dev-1', 'key-1')).toBe(5);
+    } finally {
+      await admin.config('SET', 'notify-keyspace-events', flags);
+    }
+  });
+
+  it("another instance's brute-force ban of the address is noticed: the CONNECT reads Redis and is refused", async () => {
+    const t = await start({ banThreshold: 5 });
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    await admin.set(`${t.prefix}ban:address:127.0.0.1`, '1', 'PX', 60_000);
+    expect(await eventually(async () => (await t.connack('dev-1', 'key-1')) === 5, 3000)).toBe(true);
+    await admin.del(`${t.prefix}ban:address:127.0.0.1`);
+  });
+
+  it('a ban already in Redis when the broker starts is honoured too', async () => {
+    const prefix = uniquePrefix();
+    await admin.set(`${prefix}ban:address:127.0.0.1`, '1', 'PX', 60_000);
+    const t = await start({ prefix, banThreshold: 5 });
+    await t.seed('dev-1', 'key-1');
+    // Admitted nowhere while the ban lasts: not by the Redis path, not from memory.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (let i = 0; i < 3; i++) expect(await t.connack('dev-1', 'key-1')).toBe(5);
+    expect(await t.fromMemory()).toBe(0);
+  });
+});

@@ -1,6 +1,7 @@
 import type { Aedes } from 'aedes';
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
+import { fingerprintSecretHash } from './crypto/fingerprint.js';
 import { SecretVerifier } from './crypto/secret-verifier.js';
 import { VerifiedCredentials } from './crypto/verified-credentials.js';
 import { createAuthenticate } from './hooks/authenticate.js';
@@ -177,6 +178,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
     feed === undefined || verified === undefined
       ? undefined
       : new WarmConnects({ feed, verified, banMemoryMs: throttle?.settings.banMaxMs ?? 3_600_000 });
+  if (warm) metrics.watchMemoryInStep?.(() => warm.usable);
   if (feed) {
     feed.on('key', (accessKey) => {
       warm?.keyChanged(accessKey);
@@ -194,7 +196,15 @@ export function createKeygate(options: KeygateOptions): Keygate {
       void warm
         ?.resync(async () => {
           await directory.loadAll();
-          return store.bans();
+          const bans = await store.bans();
+          if (!verified?.shareable) return { bans };
+          const proven = (await store.sharedProofs()).map(({ accessKey, proof, key }) => ({
+            accessKey,
+            proof,
+            fingerprint: fingerprintSecretHash(key.secretHash as string),
+            record: (key.record as { value: KeyRecord }).value,
+          }));
+          return { bans, proven };
         })
         .then(() => logger.debug('memory reloaded after the change feed (re)subscribed'));
     });

@@ -33,6 +33,8 @@ export interface KeygateMetrics {
   verifiedFromCache?(): void;
   /** A CONNECT was accepted from memory, without reading Redis (hooks/warm-connects.ts). Optional. */
   connectFromMemory?(): void;
+  /** Where the memory-in-step gauge reads its value (hooks/warm-connects.ts). Optional. */
+  watchMemoryInStep?(source: () => boolean): void;
   /** The Redis connection reported an error (a failed connection attempt, a lost connection...). */
   redisError(): void;
 }
@@ -56,6 +58,7 @@ const CONNACK_CODES: readonly ConnackCode[] = [0, 2, 3, 4, 5];
 export class PrometheusMetrics implements KeygateMetrics {
   readonly registry = new Registry();
   private connectedClients: () => number = () => 0;
+  private memoryInStep: () => boolean = () => false;
   private filtered = 0;
   private readonly connects: Counter<'code'>;
   private readonly connectsByCode = new Map<number, Counter.Internal>();
@@ -83,6 +86,14 @@ export class PrometheusMetrics implements KeygateMetrics {
       registers,
       collect() {
         this.set(self.connectedClients());
+      },
+    });
+    new Gauge({
+      name: 'keygate_memory_in_step',
+      help: '1 while memory is provably in step with Redis, so that warm reconnects are accepted from memory; 0 while every CONNECT reads Redis.',
+      registers,
+      collect() {
+        this.set(self.memoryInStep() ? 1 : 0);
       },
     });
     this.connects = new Counter({
@@ -173,6 +184,10 @@ export class PrometheusMetrics implements KeygateMetrics {
   /** Where the connected-clients gauge reads its value (e.g. `() => broker.connectedClients`). */
   countConnectedClients(source: () => number): void {
     this.connectedClients = source;
+  }
+
+  watchMemoryInStep(source: () => boolean): void {
+    this.memoryInStep = source;
   }
 
   connect(code: ConnackCode): void {

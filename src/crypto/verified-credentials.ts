@@ -36,6 +36,8 @@ export interface VerifiedCredentialsOptions {
  * number costs an object, an ArrayBuffer, a Uint8Array, a heap number and a backing store (issue 7).
  */
 const EXPIRY_BYTES = 8;
+/** HMAC-SHA256. */
+const PROOF_BYTES = 32;
 
 /** What a remembered proof carries besides itself (read-only to callers). */
 export interface Attachment<T> {
@@ -156,6 +158,19 @@ export class VerifiedCredentials<T = unknown> {
       entry.hashId = undefined;
       entry.value = undefined;
     }
+  }
+
+  /**
+   * Takes a proof kept in Redis (base64url) as remembered for `id`, without a CONNECT to check it against:
+   * a restarted instance loading the proofs its siblings (or its former self) made. Only when the cache key
+   * is shared; false when the proof is not one (wrong length).
+   */
+  adopt(id: string, shared: string): boolean {
+    if (!this.shareable) return false;
+    const stored = Buffer.from(shared, 'base64url');
+    if (stored.length !== PROOF_BYTES) return false;
+    this.keep(id, stored);
+    return true;
   }
 
   /** Remembers a proof after a successful bcrypt verification. */

@@ -12,6 +12,21 @@ export const WARM_FRESHNESS_MS = 1000;
 /** Most bans noticed and remembered at once; past it no CONNECT is decided from memory (fail safe). */
 const MAX_NOTICED_BANS = 100_000;
 
+/** A proof of a recent verification kept in Redis, with the key record read with it. */
+export interface ProvenKey {
+  readonly accessKey: string;
+  /** base64url, as kept in Redis. */
+  readonly proof: string;
+  readonly fingerprint: string;
+  readonly record: KeyRecord;
+}
+
+/** What a resync reloads: the bans in Redis and, when proofs are shared, the proven keys. */
+export interface Reloaded {
+  readonly bans: readonly string[];
+  readonly proven?: readonly ProvenKey[];
+}
+
 /** What WarmConnects needs of the change feed. */
 export interface CurrentFeed {
   heardWithin(ms: number): boolean;
@@ -136,18 +151,20 @@ export class WarmConnects {
 
   /**
    * The feed (re)subscribed: changes may have been missed. Forgets every attached record, then `load`s
-   * (the device directory, the bans in Redis); memory is usable again once that succeeded, unless another
-   * resync or loss came meanwhile. A failed load (the main connection may come up after the subscriber's)
+   * (the device directory, the bans in Redis, the proofs kept there with their keys: a restarted instance
+   * then admits warm reconnects from memory at once); memory is usable again once that succeeded, unless
+   * another resync or loss came meanwhile. A failed load (the main connection may come up after the subscriber's)
    * is tried again every `retryMs` until it succeeds or is superseded.
    */
-  async resync(load: () => Promise<readonly string[]>, retryMs = 500): Promise<void> {
+  async resync(load: () => Promise<Reloaded>, retryMs = 500): Promise<void> {
     this.lost();
     const epoch = this.epoch;
     for (;;) {
       const changesBefore = this.deviceChanges;
-      let bans: readonly string[];
+      const generation = this.generation;
+      let reloaded: Reloaded;
       try {
-        bans = await load();
+        reloaded = await load();
       } catch {
         if (epoch !== this.epoch) return;
         await new Promise((resolve) => setTimeout(resolve, retryMs).unref());
@@ -155,7 +172,13 @@ export class WarmConnects {
         continue;
       }
       if (epoch !== this.epoch) return;
-      for (const name of bans) this.banNoticed(name);
+      for (const name of reloaded.bans) this.banNoticed(name);
+      // Records read before a key change was announced are not trusted: they are read again on use.
+      if (generation === this.generation) {
+        for (const { accessKey, proof, fingerprint, record } of reloaded.proven ?? []) {
+          if (this.verified.adopt(accessKey, proof)) this.verified.attach(accessKey, fingerprint, record);
+        }
+      }
       // The load read every device after these changes were announced.
       for (const [deviceId, n] of this.changingDevices)
         if (n <= changesBefore) this.changingDevices.delete(deviceId);

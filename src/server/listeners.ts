@@ -41,13 +41,22 @@ export interface Listeners {
  * Listens on `host:port`. A failure (port in use, address not available...) keeps its `code` and names the
  * setting in its message.
  */
+/**
+ * Connections the kernel may hold for a listener before it accepts them (Node's default is 511). A fleet
+ * reconnecting at once (a broker restart) sends thousands of SYNs within milliseconds; past the backlog the
+ * kernel drops them and each client waits for its SYN retransmission (1 s, then 3 s, 7 s...): a restart
+ * storm of 10,000 devices took 17-29 s with 511 (issue 7, target 5). Linux caps it at
+ * net.core.somaxconn (4096 on current kernels; raise it for bigger fleets, README).
+ */
+export const LISTEN_BACKLOG = 65_535;
+
 export async function listen(
   server: Server,
   port: number,
   host: string,
   setting: string,
 ): Promise<AddressInfo> {
-  server.listen(port, host);
+  server.listen({ port, host, backlog: LISTEN_BACKLOG });
   try {
     await Promise.race([
       once(server, 'listening'),

@@ -34,6 +34,13 @@ export interface LookupExtras {
   readonly bans?: { readonly address: string | undefined };
 }
 
+/** A proof kept in Redis (base64url) and the key it was made for, as read together. */
+export interface SharedProof {
+  readonly accessKey: string;
+  readonly proof: string;
+  readonly key: KeyLookup;
+}
+
 const MISSING_KEY: KeyLookup = {
   secretHash: undefined,
   record: { ok: false, problem: 'key does not exist' },
@@ -95,6 +102,43 @@ export class KeyStore {
       ...(typeof proof === 'string' ? { sharedProof: proof } : {}),
       ...(extras.bans ? { sharedBans: { address: addressBanned, key: keyBanned } } : {}),
     };
+  }
+
+  /**
+   * Every proof of a recent verification kept in Redis, with its key read in the same pipeline (SCAN,
+   * then MGET + HGETALL per batch): what a restarted instance needs to admit warm reconnects from memory
+   * at once (docs/CREDENTIAL-CACHE.md). Keys that are missing or unusable are left out.
+   * @throws when Redis cannot answer.
+   */
+  async sharedProofs(): Promise<SharedProof[]> {
+    const prefix = this.keyspace.verified('');
+    const found: SharedProof[] = [];
+    let cursor = '0';
+    do {
+      const [next, names] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        this.keyspace.verifiedPattern,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      if (names.length === 0) continue;
+      const accessKeys = names.map((name) => name.slice(prefix.length));
+      const pipeline = this.redis.pipeline().mget(names);
+      for (const accessKey of accessKeys) pipeline.hgetall(this.keyspace.key(accessKey));
+      const results = (await pipeline.exec()) ?? [];
+      const [mgetError, proofs] = results[0] ?? [new Error('no reply'), undefined];
+      if (mgetError) throw mgetError;
+      accessKeys.forEach((accessKey, i) => {
+        const proof = (proofs as (string | null)[])[i];
+        const reply = results[i + 1] as [Error | null, unknown] | undefined;
+        if (typeof proof !== 'string' || reply === undefined) return;
+        const key = this.toKeyLookup(this.keyspace.key(accessKey), reply);
+        if (key.secretHash !== undefined && key.record.ok) found.push({ accessKey, proof, key });
+      });
+    } while (cursor !== '0');
+    return found;
   }
 
   /**

@@ -49,6 +49,10 @@ export class Keyspace {
     return `${escapeGlob(this.prefix)}device:*`;
   }
 
+  get verifiedPattern(): string {
+    return `${escapeGlob(this.prefix)}verified:*`;
+  }
+
   get banPattern(): string {
     return `${escapeGlob(this.prefix)}ban:*`;
   }

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WARM_FRESHNESS_MS } from '../../src/hooks/warm-connects.js';
@@ -26,7 +30,7 @@ afterAll(async () => {
 });
 
 async function start(overrides: Parameters<typeof startTestBroker>[0] = {}) {
-  const prefix = uniquePrefix();
+  const prefix = overrides.prefix ?? uniquePrefix();
   // No periodic re-validation during a test: the commands counted are the CONNECTs'.
   const broker = await startTestBroker({
     redisUrl: server.url,
@@ -59,7 +63,10 @@ async function start(overrides: Parameters<typeof startTestBroker>[0] = {}) {
     await admin.hset(`${prefix}device:${deviceId}`, 'name', deviceId);
     await admin.hset(`${prefix}key:${key}`, { secret: hashSecret(SECRET), ...fields });
   };
-  return { broker, prefix, connack, fromMemory, metric, warmUp, seed };
+  /** Until memory is in step with Redis (the keygate_memory_in_step gauge). */
+  const inStep = async (): Promise<boolean> =>
+    eventually(async () => (await metric('keygate_memory_in_step')) === 1, 5000);
+  return { broker, prefix, connack, fromMemory, metric, warmUp, seed, inStep };
 }
 
 async function commandCounts(): Promise<Record<string, number>> {
@@ -153,5 +160,42 @@ describe('warm reconnects decided from memory', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     for (let i = 0; i < 3; i++) expect(await t.connack('dev-1', 'key-1')).toBe(5);
     expect(await t.fromMemory()).toBe(0);
+  });
+
+  it('with the cache key file, a restarted broker admits the first CONNECT of a verified device from memory', async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'keygate-warm-')), 'cache.key');
+    writeFileSync(keyFile, randomBytes(32));
+    const first = await start({ credentialCacheKeyFile: keyFile });
+    await first.seed('dev-1', 'key-1');
+    expect(await first.connack('dev-1', 'key-1')).toBe(0);
+    await first.broker.close();
+
+    const restarted = await start({ prefix: first.prefix, credentialCacheKeyFile: keyFile });
+    expect(await restarted.inStep()).toBe(true);
+    const before = await commandCounts();
+    expect(await restarted.connack('dev-1', 'key-1')).toBe(0);
+    expect(await restarted.fromMemory()).toBe(1);
+    expect(await restarted.metric('keygate_bcrypt_verifications_total')).toBe(0);
+    expect((await commandCounts()).hgetall).toBe(before.hgetall);
+    // The proof is for that secret only.
+    expect(await restarted.connack('dev-1', 'key-1', 'guess')).toBe(4);
+  });
+
+  it('the memory-in-step gauge follows the change feed', async () => {
+    const t = await start();
+    expect(await t.inStep()).toBe(true);
+    const [, flags] = (await admin.config('GET', 'notify-keyspace-events')) as [string, string];
+    await admin.config('SET', 'notify-keyspace-events', '');
+    try {
+      expect(
+        await eventually(
+          async () => (await t.metric('keygate_memory_in_step')) === 0,
+          WARM_FRESHNESS_MS + 1000,
+        ),
+      ).toBe(true);
+    } finally {
+      await admin.config('SET', 'notify-keyspace-events', flags);
+    }
+    expect(await t.inStep()).toBe(true);
   });
 });

@@ -33,7 +33,7 @@ describe('WarmConnects', () => {
     expect(warm.token()).toBe(-1);
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     expect(warm.attachmentFor('k1', 'd1', '10.0.0.1')).toBeUndefined();
-    await warm.resync(async () => []);
+    await warm.resync(async () => ({ bans: [] }));
     expect(warm.usable).toBe(true);
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     expect(warm.attachmentFor('k1', 'd1', '10.0.0.1')).toMatchObject({ hashId: 'fp', value: RECORD });
@@ -41,7 +41,7 @@ describe('WarmConnects', () => {
 
   it('a feed that has not proved itself current recently decides nothing', async () => {
     const { feed, warm, remembered } = setup();
-    await warm.resync(async () => []);
+    await warm.resync(async () => ({ bans: [] }));
     remembered('k1');
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     feed.heard = false;
@@ -53,7 +53,7 @@ describe('WarmConnects', () => {
 
   it('a key change drops its record, and a read begun before any key change is not attached', async () => {
     const { warm, remembered } = setup();
-    await warm.resync(async () => []);
+    await warm.resync(async () => ({ bans: [] }));
     remembered('k1');
     remembered('k2');
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
@@ -68,7 +68,7 @@ describe('WarmConnects', () => {
 
   it('a device whose change is still being read goes to Redis until the read after it settles', async () => {
     const { warm, remembered } = setup();
-    await warm.resync(async () => []);
+    await warm.resync(async () => ({ bans: [] }));
     remembered('k1');
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     const first = warm.deviceChanging('d1');
@@ -83,7 +83,7 @@ describe('WarmConnects', () => {
 
   it('a ban noticed on the key or the address sends its CONNECTs to Redis for the longest ban', async () => {
     const { warm, remembered, advance } = setup();
-    await warm.resync(async () => ['address:10.0.0.9']);
+    await warm.resync(async () => ({ bans: ['address:10.0.0.9'] }));
     remembered('k1');
     remembered('k2');
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
@@ -99,7 +99,7 @@ describe('WarmConnects', () => {
 
   it('losing the feed forgets every record; a resync is usable only once its load succeeded, retrying', async () => {
     const { warm, remembered } = setup();
-    await warm.resync(async () => []);
+    await warm.resync(async () => ({ bans: [] }));
     remembered('k1');
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     warm.lost();
@@ -108,7 +108,7 @@ describe('WarmConnects', () => {
     await warm.resync(async () => {
       attempts++;
       if (attempts < 3) throw new Error('Stream is not writeable');
-      return [];
+      return { bans: [] };
     }, 1);
     expect(attempts).toBe(3);
     expect(warm.usable).toBe(true);
@@ -118,7 +118,7 @@ describe('WarmConnects', () => {
   it('a resync superseded while loading does not make memory usable', async () => {
     const { warm } = setup();
     let release = () => {};
-    const slow = warm.resync(() => new Promise((resolve) => (release = () => resolve([]))));
+    const slow = warm.resync(() => new Promise((resolve) => (release = () => resolve({ bans: [] }))));
     warm.lost();
     release();
     await slow;
@@ -130,12 +130,37 @@ describe('WarmConnects', () => {
     remembered('k1');
     warm.deviceChanging('d1'); // announced before: the load reads d1 after the change
     let release = () => {};
-    const loading = warm.resync(() => new Promise((resolve) => (release = () => resolve([]))));
+    const loading = warm.resync(() => new Promise((resolve) => (release = () => resolve({ bans: [] }))));
     warm.deviceChanging('d2'); // announced while loading: what the load read of d2 may be older
     release();
     await loading;
     warm.attach(warm.token(), 'k1', 'fp', RECORD);
     expect(warm.attachmentFor('k1', 'd1', undefined)).toBeDefined();
     expect(warm.attachmentFor('k1', 'd2', undefined)).toBeUndefined();
+  });
+
+  it('proofs loaded from Redis at a resync admit their keys from memory, unless a key changed during the load', async () => {
+    const feed = { heardWithin: () => true };
+    const key = Buffer.alloc(32, 7);
+    const verified = new VerifiedCredentials<KeyRecord>({ ttlMs: 60_000, key });
+    const warm = new WarmConnects({ feed, verified, banMemoryMs: 10_000 });
+    const proof = verified.proof('kg:key:k1', 'fp', 's').toString('base64url');
+    const proven = [{ accessKey: 'k1', proof, fingerprint: 'fp', record: RECORD }];
+    await warm.resync(async () => ({ bans: [], proven }));
+    const attachment = warm.attachmentFor('k1', 'd1', undefined);
+    expect(attachment).toMatchObject({ hashId: 'fp', value: RECORD });
+    expect(verified.recognises('k1', verified.proof('kg:key:k1', 'fp', 's'))).toBe(true);
+    expect(verified.recognises('k1', verified.proof('kg:key:k1', 'fp', 'guess'))).toBe(false);
+
+    await warm.resync(async () => {
+      warm.keyChanged('k2'); // announced while loading: what was read may be older
+      return { bans: [], proven };
+    });
+    expect(warm.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
+    // Without a shared cache key nothing is adopted.
+    const local = new VerifiedCredentials<KeyRecord>({ ttlMs: 60_000 });
+    const alone = new WarmConnects({ feed, verified: local, banMemoryMs: 10_000 });
+    await alone.resync(async () => ({ bans: [], proven }));
+    expect(alone.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
   });
 });

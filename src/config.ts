@@ -59,6 +59,12 @@ export const settings = {
     default: 'info',
   },
   authTimeoutMs: { env: 'KEYGATE_AUTH_TIMEOUT_MS', schema: positiveMs, default: 2000 },
+  verifyWaitMs: { env: 'KEYGATE_VERIFY_WAIT_MS', schema: positiveMs, default: 25_000 },
+  maxQueuedVerifications: {
+    env: 'KEYGATE_MAX_QUEUED_VERIFICATIONS',
+    schema: z.coerce.number().int().min(1).max(1_000_000),
+    default: 10_000,
+  },
   redisTimeoutMs: { env: 'KEYGATE_REDIS_TIMEOUT_MS', schema: positiveMs, default: 500 },
   notifications: {
     env: 'KEYGATE_NOTIFICATIONS',

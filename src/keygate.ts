@@ -43,11 +43,20 @@ export interface KeygateOptions {
   logger?: Logger;
   /** Bound on one CONNECT's authentication, in ms; past it the CONNACK is 3. Default 2000. */
   authTimeoutMs?: number;
+  /**
+   * Longer bound for a CONNECT waiting for its bcrypt verification (queued behind a storm of others), in
+   * ms: it waits for its turn rather than being told CONNACK 3 and retrying. Default 25000 (under the 30 s
+   * connect timeout of common MQTT clients).
+   */
+  verifyWaitMs?: number;
   /** Bound on one Redis command when keygate opens the connection itself, in ms. Default 500. */
   redisCommandTimeoutMs?: number;
   /** Threads verifying bcrypt hashes. Default: the number of CPUs. */
   bcryptThreads?: number;
-  /** Verifications allowed to wait for a thread before CONNECTs get CONNACK 3. Default 1000. */
+  /**
+   * Verifications allowed to wait for a thread before CONNECTs get CONNACK 3. Default 10000: a cold storm of
+   * that many devices waits for its turn (KEYGATE_VERIFY_WAIT_MS) rather than retrying.
+   */
   maxQueuedVerifications?: number;
   /**
    * Follow changes in Redis through keyspace notifications (enabled with CONFIG SET when the server
@@ -227,6 +236,7 @@ export function createKeygate(options: KeygateOptions): Keygate {
       directory,
       topicRoot,
       timeoutMs,
+      verifyWaitMs: options.verifyWaitMs ?? 25_000,
       logger,
       metrics,
       ...(throttle?.enabled ? { throttle } : {}),

@@ -36,7 +36,7 @@ export class SecretVerifier {
       filename: new URL('./bcrypt-worker.cjs', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
-      maxQueue: options.maxQueue ?? 1000,
+      maxQueue: options.maxQueue ?? 10_000,
       idleTimeout: Number.POSITIVE_INFINITY,
     });
   }

@@ -33,6 +33,12 @@ export interface AuthenticateDeps {
   readonly directory: DeviceDirectory;
   readonly topicRoot: string;
   readonly timeoutMs: number;
+  /**
+   * Longest a CONNECT waits for its bcrypt verification (in the queue and in a thread), in ms, when that
+   * is longer than `timeoutMs`: a storm of devices waits for its turn instead of being told CONNACK 3
+   * and retrying (each retry costs CPU that bcrypt needs). Default: `timeoutMs`.
+   */
+  readonly verifyWaitMs?: number;
   readonly logger: Logger;
   /** Counts CONNECTs by return code; default: nowhere. */
   readonly metrics?: KeygateMetrics;
@@ -55,6 +61,8 @@ interface ConnectRequest {
   readonly will: ConnectPacket['will'];
   /** The peer's IP address, for the throttle. */
   readonly address?: string | undefined;
+  /** Called when the CONNECT starts waiting for a bcrypt verification. */
+  readonly onVerification?: () => void;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -83,6 +91,7 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     if (deps.throttle?.beginVerification(request.address) === false) {
       throw new KeygateError('KG_ERR_OVERLOADED', 'too many verifications under way from this address');
     }
+    request.onVerification?.();
     try {
       return await deps.verifier.verify(secret, hash);
     } finally {
@@ -141,6 +150,8 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
     if (verified.recognises(username, proof, sharedProof)) deps.metrics?.verifiedFromCache?.();
     else {
       const hash = key.secretHash;
+      // Joining a verification under way is waiting for one too.
+      request.onVerification?.();
       if (!(await verified.once(proof, () => verify(secret, hash)))) {
         throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
       }
@@ -304,8 +315,13 @@ export function createAuthenticate(deps: AuthenticateDeps) {
       accept(known);
       return;
     }
-    bridge(
-      () => admit(deps, request),
+    const verifyWaitMs = deps.verifyWaitMs ?? 0;
+    const waiting: ConnectRequest = {
+      ...request,
+      onVerification: () => bridged.extend(verifyWaitMs),
+    };
+    const bridged = bridge(
+      () => admit(deps, waiting),
       (err, session) => {
         if (err !== null || session === null) {
           const refusal = toKeygateError(err);

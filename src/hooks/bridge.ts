@@ -18,11 +18,17 @@ export interface BridgeOptions {
   readonly hook: string;
 }
 
+/** What the caller may still do once the work is under way. */
+export interface Bridged {
+  /** Gives the work `ms` from now (when that is later than its deadline): it waits for something slow but bounded. */
+  extend(ms: number): void;
+}
+
 export function bridge<T>(
   work: () => Promise<T>,
   done: (err: Error | null, value: T | null) => void,
   options: BridgeOptions,
-): void {
+): Bridged {
   let settled = false;
   const finish = (err: Error | null, value: T | null): void => {
     if (settled) return;
@@ -34,7 +40,9 @@ export function bridge<T>(
       options.logger.error({ err: callbackError, hook: options.hook }, 'aedes callback threw');
     }
   };
-  const timer = setTimeout(() => finish(options.onTimeout(), null), options.timeoutMs);
+  const expire = (): void => finish(options.onTimeout(), null);
+  let deadline = performance.now() + options.timeoutMs;
+  let timer = setTimeout(expire, options.timeoutMs);
   timer.unref();
   // Promise.resolve().then(work) turns a synchronous throw inside `work` into a rejection.
   Promise.resolve()
@@ -43,4 +51,14 @@ export function bridge<T>(
       (value) => finish(null, value),
       (err: unknown) => finish(options.mapError(err), null),
     );
+  return {
+    extend(ms) {
+      const until = performance.now() + ms;
+      if (settled || until <= deadline) return;
+      deadline = until;
+      clearTimeout(timer);
+      timer = setTimeout(expire, ms);
+      timer.unref();
+    },
+  };
 }

@@ -46,6 +46,8 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     topicRoot: config.topicRoot,
     logger,
     authTimeoutMs: config.authTimeoutMs,
+    verifyWaitMs: config.verifyWaitMs,
+    maxQueuedVerifications: config.maxQueuedVerifications,
     redisCommandTimeoutMs: config.redisTimeoutMs,
     bcryptThreads: config.bcryptThreads,
     notifications: config.notifications === 'on',

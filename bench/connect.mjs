@@ -17,6 +17,8 @@
 // i % BENCH_HASHES: every key still has its own key ID, which is what keygate verifies and caches by.
 // The restart storm's keys use cost BENCH_RESTART_COST (4) hashes: only their first admission (setup)
 // verifies them; the restarted broker must not (the report gives its verification count).
+// Profiling: BENCH_NODE_ARGS (keygate) and BENCH_BARE_NODE_ARGS (bare aedes) are put before the script,
+// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 // Run: npm run bench:connect. BENCH_PHASES=rate,storm,restart (default all). --json prints one JSON object,
 // --save also writes docs/bench-results/connect.json.
 import { spawn } from 'node:child_process';

@@ -4,9 +4,6 @@
 'use strict';
 const bcrypt = require('bcryptjs');
 
-// EXPERIMENT: nice this thread only (Linux setpriority on the calling thread).
-if (process.env.KEYGATE_BCRYPT_NICE) require('node:os').setPriority(Number(process.env.KEYGATE_BCRYPT_NICE));
-
 /** @param {{ secret: string, hash: string }} job @returns {boolean} */
 module.exports = function verify(job) {
   try {

@@ -45,6 +45,10 @@ const CANARY_TTL_MS = 2000;
  * (a restarted Redis forgets CONFIG SET) when the server allows it; when it does not (managed Redis often
  * disables CONFIG), says so once, and the periodic re-validation is the only bound on staleness.
  * Pub/sub is fire-and-forget: every (re)connection of the subscriber emits `resync`.
+ *
+ * It also hears the brute-force bans any instance writes (`ban`), and proves itself current: a heartbeat
+ * canary written every HEARTBEAT_MS is heard back as a notification (`heardWithin`), which is what lets
+ * CONNECTs be decided from memory (hooks/warm-connects.ts).
  */
 export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
   private subscriber: Redis | undefined;

@@ -179,8 +179,6 @@ export function createKeygate(options: KeygateOptions): Keygate {
   redis.on('error', countRedisError);
   if (redis.status === 'ready') void loadDirectory(directory, logger);
   redis.on('ready', revalidateAll);
-  const timer = setInterval(revalidateAll, options.revalidateIntervalMs ?? 15_000);
-  timer.unref();
   const feed = options.notifications === false ? undefined : new ChangeFeed(redis, keyspace, logger);
   // Warm reconnects decided from memory need the change feed (and the credential cache to hold the records).
   const warm =
@@ -188,6 +186,11 @@ export function createKeygate(options: KeygateOptions): Keygate {
       ? undefined
       : new WarmConnects({ feed, verified, banMemoryMs: throttle?.settings.banMaxMs ?? 3_600_000 });
   if (warm) metrics.watchMemoryInStep?.(() => warm.usable);
+  const timer = setInterval(() => {
+    warm?.dropRecords();
+    revalidateAll();
+  }, options.revalidateIntervalMs ?? 15_000);
+  timer.unref();
   if (feed) {
     feed.on('key', (accessKey) => {
       warm?.keyChanged(accessKey);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { AuthenticateError, Client, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import { fingerprintSecretHash } from '../crypto/fingerprint.js';
@@ -65,17 +66,14 @@ interface ConnectRequest {
   readonly onVerification?: () => void;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 /** The password as a secret string, or undefined when it cannot be one (empty, too long, not UTF-8, NUL). */
 function decodeSecret(password: Buffer): string | undefined {
   if (password.length === 0 || password.length > MAX_SECRET_BYTES) return undefined;
-  let secret: string;
-  try {
-    secret = utf8.decode(password);
-  } catch {
-    return undefined;
-  }
+  // Checked strictly first: toString('utf8') alone would replace invalid bytes with U+FFFD. A leading BOM
+  // is skipped, as TextDecoder does and as the CLI (src/cli/secret-input.ts) hashes secrets.
+  if (!isUtf8(password)) return undefined;
+  const decoded = password.toString('utf8');
+  const secret = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
   return secret.includes('\u0000') ? undefined : secret;
 }
 
@@ -294,10 +292,13 @@ export function createAuthenticate(deps: AuthenticateDeps) {
       sessions.open(client, session);
       deps.throttle?.success(address, session.accessKey);
       deps.metrics?.connect(ConnackCode.ACCEPTED);
-      logger.debug(
-        { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
-        'CONNECT accepted',
-      );
+      // Guarded: the fields would be built for nothing on every CONNECT at the usual level (info).
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug(
+          { deviceId: session.deviceId, accessKey: session.accessKey, address: clientAddress(client) },
+          'CONNECT accepted',
+        );
+      }
       try {
         done(null, true);
       } catch (err) {

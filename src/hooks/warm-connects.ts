@@ -123,6 +123,16 @@ export class WarmConnects {
     this.verified.detach(accessKey);
   }
 
+  /**
+   * Drops every attached record (kept: the proofs), at each periodic re-validation: changes Redis does not
+   * announce per key (FLUSHALL, FLUSHDB, SWAPDB) then reach CONNECTs within KEYGATE_REVALIDATE_MS, as they
+   * reach live sessions.
+   */
+  dropRecords(): void {
+    this.generation++;
+    this.verified.detachAll();
+  }
+
   /** A device changed: until `deviceSettled(id, n)` with the number returned, its CONNECTs read Redis. */
   deviceChanging(deviceId: string): number {
     const n = ++this.deviceChanges;

@@ -198,4 +198,15 @@ describe('warm reconnects decided from memory', () => {
     }
     expect(await t.inStep()).toBe(true);
   });
+
+  it('FLUSHALL announces no key: the periodic re-validation bounds it (KEYGATE_REVALIDATE_MS)', async () => {
+    const t = await start({ revalidateMs: 1000 });
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    await admin.flushall();
+    // The device comes back (announced), the key does not (FLUSHALL announces nothing per key).
+    await admin.hset(`${t.prefix}device:dev-1`, 'name', 'dev-1');
+    expect(await eventually(async () => (await t.connack('dev-1', 'key-1')) === 4, 3000)).toBe(true);
+    expect(await t.connack('dev-1', 'key-1')).toBe(4);
+  });
 });

@@ -163,4 +163,16 @@ describe('WarmConnects', () => {
     await alone.resync(async () => ({ bans: [], proven }));
     expect(alone.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
   });
+
+  it('the periodic re-validation drops every record (changes Redis does not announce, such as FLUSHALL)', async () => {
+    const { warm, remembered } = setup();
+    await warm.resync(async () => ({ bans: [] }));
+    remembered('k1');
+    const token = warm.token();
+    warm.attach(token, 'k1', 'fp', RECORD);
+    warm.dropRecords();
+    expect(warm.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
+    warm.attach(token, 'k1', 'fp', RECORD); // read before the drop: not trusted
+    expect(warm.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
+  });
 });

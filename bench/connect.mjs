@@ -408,8 +408,15 @@ async function main() {
     // --- 1. CONNECT rate -------------------------------------------------------------------------------
     if (s.phases.has('rate')) {
       const barePort = await freeLoopbackPort();
+      // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
+      // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
       const bare = spawnBroker(
-        [...(process.env.BENCH_BARE_NODE_ARGS ?? '').split(' ').filter(Boolean), 'bench/bare-aedes.mjs'],
+        [
+          ...(process.env.BENCH_BARE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+          '--import',
+          './bench/loop-probe.mjs',
+          'bench/bare-aedes.mjs',
+        ],
         {
           MQTT_PORT: String(barePort),
           MQTT_HOST: '127.0.0.1',

@@ -18,7 +18,7 @@ import { clientAddress, clientIp } from './client-address.js';
 import type { ConnectThrottle } from './connect-throttle.js';
 import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
-import type { Session, SessionRegistry } from './sessions.js';
+import { createSession, type Session, type SessionRegistry } from './sessions.js';
 import type { WarmConnects } from './warm-connects.js';
 
 /** Most banned CONNECTs held in the tarpit at once (each is a socket and a timer). */
@@ -189,18 +189,7 @@ async function sessionFor(
 }
 
 function newSession(request: ConnectRequest, fingerprint: string, principal: Principal): Session {
-  return {
-    deviceId: request.clientId,
-    accessKey: request.username as string,
-    secretFingerprint: fingerprint,
-    principal,
-    revoked: false,
-    memo: undefined,
-    memoGeneration: -1,
-    floodWindowStart: 0,
-    floodCount: 0,
-    floodViolation: undefined,
-  };
+  return createSession(request.clientId, request.username as string, fingerprint, principal);
 }
 
 /** What memory holds to decide a CONNECT whose secret it recognised (hooks/warm-connects.ts). */

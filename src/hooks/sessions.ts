@@ -32,6 +32,27 @@ export interface Session extends FloodState {
   memoGeneration: number;
 }
 
+/** A session as a CONNECT opens it: not revoked, nothing memoised, no PUBLISH counted yet. */
+export function createSession(
+  deviceId: string,
+  accessKey: string,
+  secretFingerprint: string,
+  principal: Principal,
+): Session {
+  return {
+    deviceId,
+    accessKey,
+    secretFingerprint,
+    principal,
+    revoked: false,
+    memo: undefined,
+    memoGeneration: -1,
+    floodWindowStart: 0,
+    floodCount: 0,
+    floodViolation: undefined,
+  };
+}
+
 /**
  * Per-client state, keyed by the client object so that nothing outlives the connection, and indexed by
  * access key and by device ID so that a change in Redis finds the sessions it affects. Closed clients

@@ -7,7 +7,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DeliveryGuard } from '../../src/hooks/delivery-guard.js';
-import type { Session } from '../../src/hooks/sessions.js';
+import { createSession, type Session } from '../../src/hooks/sessions.js';
 import { decideDelivery } from '../../src/policy/authorization.js';
 import { DeviceDirectory } from '../../src/store/device-directory.js';
 import { Keyspace } from '../../src/store/keyspace.js';
@@ -32,18 +32,10 @@ function newSessions(directory: DeviceDirectory): Map<string, Session> {
     const device = directory.get(deviceId);
     const key = KEYS.get(keyName);
     if (device === undefined || key === undefined) throw new Error(`test setup: ${deviceId}~${keyName}`);
-    sessions.set(`${deviceId}~${keyName}`, {
-      deviceId,
-      accessKey: keyName,
-      secretFingerprint: 'not-a-real-fingerprint',
-      principal: { device, key },
-      revoked: false,
-      memo: undefined,
-      memoGeneration: -1,
-      floodWindowStart: 0,
-      floodCount: 0,
-      floodViolation: undefined,
-    });
+    sessions.set(
+      `${deviceId}~${keyName}`,
+      createSession(deviceId, keyName, 'not-a-real-fingerprint', { device, key }),
+    );
   }
   return sessions;
 }

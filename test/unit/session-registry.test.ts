@@ -4,25 +4,14 @@
  */
 import type { Client } from 'aedes';
 import { describe, expect, it } from 'vitest';
-import { type Session, SessionRegistry } from '../../src/hooks/sessions.js';
+import { createSession, type Session, SessionRegistry } from '../../src/hooks/sessions.js';
 
 function client(): Client & { closed: boolean } {
   return { closed: false } as unknown as Client & { closed: boolean };
 }
 
 function session(deviceId: string, accessKey: string): Session {
-  return {
-    deviceId,
-    accessKey,
-    secretFingerprint: 'f',
-    principal: {} as Session['principal'],
-    revoked: false,
-    memo: undefined,
-    memoGeneration: -1,
-    floodWindowStart: 0,
-    floodCount: 0,
-    floodViolation: undefined,
-  };
+  return createSession(deviceId, accessKey, 'f', {} as Session['principal']);
 }
 
 describe('SessionRegistry', () => {

@@ -3,7 +3,7 @@ import { KeygateError } from '../errors.js';
 import { isValidIdentifier } from '../policy/identifiers.js';
 import type { Keyspace } from './keyspace.js';
 import type { RedisHash } from './records.js';
-import { redactRedisUrl } from './redis.js';
+import { redactRedisUrl, scanNames } from './redis.js';
 
 export type { RedisHash };
 
@@ -169,10 +169,7 @@ export class AdminStore {
     const start = this.name(kind, '').length;
     const listed: ListedRecord[] = [];
     await this.guard(async () => {
-      let cursor = '0';
-      do {
-        const [next, names] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_BATCH);
-        cursor = next;
+      for await (const names of scanNames(this.redis, pattern, SCAN_BATCH)) {
         const ids = [...new Set(names.map((name) => name.slice(start)))].filter((id) =>
           isValidIdentifier(id),
         );
@@ -181,7 +178,7 @@ export class AdminStore {
           const record = records[i] as RawRecord;
           if (record.state !== 'missing') listed.push({ id, record });
         });
-      } while (cursor !== '0');
+      }
     });
     // SCAN may return a name twice across steps.
     const unique = new Map(listed.map((entry) => [entry.id, entry]));

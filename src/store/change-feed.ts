@@ -79,7 +79,7 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
     const channelPrefix = `__keyspace@${db}__:`;
     const keyPrefix = this.keyspace.key('');
     const devicePrefix = this.keyspace.device('');
-    const banPrefix = this.keyspace.ban('key', '').slice(0, -'key:'.length);
+    const { banPrefix } = this.keyspace;
     const canaryPrefix = this.keyspace.heartbeat(this.instance, 0).slice(0, -1);
     // Its own connection (a subscribed connection can run nothing else), which queues commands while
     // disconnected so that ioredis re-subscribes by itself after a reconnect.

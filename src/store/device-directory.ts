@@ -7,6 +7,7 @@ import type { Parsed } from '../policy/tags.js';
 import type { Keyspace } from './keyspace.js';
 import type { ProblemLog } from './problem-log.js';
 import { parseDeviceRecord, type RedisHash } from './records.js';
+import { scanNames } from './redis.js';
 
 /** Devices read per SCAN step (and per pipeline of HGETALLs) when loading the directory. */
 const SCAN_BATCH = 1000;
@@ -110,17 +111,7 @@ export class DeviceDirectory {
   async loadAll(): Promise<number> {
     const seen = new Set<string>();
     const devicePrefix = this.keyspace.device('');
-    let cursor = '0';
-    do {
-      const [next, names] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        this.keyspace.devicePattern,
-        'COUNT',
-        SCAN_BATCH,
-      );
-      cursor = next;
-      if (names.length === 0) continue;
+    for await (const names of scanNames(this.redis, this.keyspace.devicePattern, SCAN_BATCH)) {
       const pipeline = this.redis.pipeline();
       for (const name of names) pipeline.hgetall(name);
       const results = (await pipeline.exec()) ?? [];
@@ -136,7 +127,7 @@ export class DeviceDirectory {
         else if (err) throw err;
         else this.apply(deviceId, value as RedisHash);
       });
-    } while (cursor !== '0');
+    }
     for (const deviceId of [...this.records.keys()]) if (!seen.has(deviceId)) this.remove(deviceId);
     return this.records.size;
   }

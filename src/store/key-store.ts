@@ -6,6 +6,7 @@ import type { DeviceDirectory } from './device-directory.js';
 import type { Keyspace } from './keyspace.js';
 import type { ProblemLog } from './problem-log.js';
 import { type KeyRecord, parseKeyRecord, parseSecretHash, type RedisHash } from './records.js';
+import { scanNames } from './redis.js';
 
 /** What the store knows about an access key. */
 export interface KeyLookup {
@@ -113,17 +114,7 @@ export class KeyStore {
   async sharedProofs(): Promise<SharedProof[]> {
     const prefix = this.keyspace.verified('');
     const found: SharedProof[] = [];
-    let cursor = '0';
-    do {
-      const [next, names] = await this.redis.scan(
-        cursor,
-        'MATCH',
-        this.keyspace.verifiedPattern,
-        'COUNT',
-        1000,
-      );
-      cursor = next;
-      if (names.length === 0) continue;
+    for await (const names of scanNames(this.redis, this.keyspace.verifiedPattern)) {
       const accessKeys = names.map((name) => name.slice(prefix.length));
       const pipeline = this.redis.pipeline().mget(names);
       for (const accessKey of accessKeys) pipeline.hgetall(this.keyspace.key(accessKey));
@@ -137,7 +128,7 @@ export class KeyStore {
         const key = this.toKeyLookup(this.keyspace.key(accessKey), reply);
         if (key.secretHash !== undefined && key.record.ok) found.push({ accessKey, proof, key });
       });
-    } while (cursor !== '0');
+    }
     return found;
   }
 
@@ -146,14 +137,10 @@ export class KeyStore {
    * @throws when Redis cannot answer.
    */
   async bans(): Promise<string[]> {
-    const prefix = this.keyspace.ban('key', '').slice(0, -'key:'.length);
     const names: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', this.keyspace.banPattern, 'COUNT', 1000);
-      cursor = next;
-      for (const name of batch) names.push(name.slice(prefix.length));
-    } while (cursor !== '0');
+    for await (const batch of scanNames(this.redis, this.keyspace.banPattern)) {
+      for (const name of batch) names.push(name.slice(this.keyspace.banPrefix.length));
+    }
     return names;
   }
 

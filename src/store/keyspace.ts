@@ -33,7 +33,12 @@ export class Keyspace {
   }
 
   ban(scope: 'address' | 'key', id: string): string {
-    return `${this.prefix}ban:${scope}:${id}`;
+    return `${this.banPrefix}${scope}:${id}`;
+  }
+
+  /** What every ban's name starts with: `<prefix>ban:`, then `address:<ip>` or `key:<accessKey>`. */
+  get banPrefix(): string {
+    return `${this.prefix}ban:`;
   }
 
   heartbeat(instance: string, n: number): string {

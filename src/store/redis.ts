@@ -54,3 +54,16 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
   });
   return redis;
 }
+
+/**
+ * The names matching `pattern`, one SCAN step at a time (never KEYS, which blocks Redis while it walks
+ * every key). Empty steps are skipped; SCAN may return a name in two steps.
+ */
+export async function* scanNames(redis: Redis, pattern: string, count = 1000): AsyncGenerator<string[]> {
+  let cursor = '0';
+  do {
+    const [next, names] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+    cursor = next;
+    if (names.length > 0) yield names;
+  } while (cursor !== '0');
+}

@@ -91,19 +91,6 @@ async function makeHashes(count, cost) {
   return pairs;
 }
 
-function connectPacket(clientId, username, password) {
-  return generate({
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean: true,
-    clientId,
-    keepalive: 0,
-    username,
-    password: Buffer.from(password),
-  });
-}
-
 /**
  * One CONNECT on a new socket. Resolves to { code, socket } once the CONNACK arrived (code = its return
  * code), or { code: 'closed' } / { code: 'refused' } when the socket closed first or could not connect.
@@ -287,7 +274,7 @@ async function main() {
   const [
     { Redis },
     { freeLoopbackPort, startThrowawayRedis },
-    { median, saveResults, startMosquitto, waitForPort },
+    { connectPacket, median, saveResults, startMosquitto, waitForPort },
   ] = await Promise.all([import('ioredis'), import('../dist/demo/redis-server.js'), import('./lib.mjs')]);
 
   // Device ranges: warm keys, cold keys (one per cold CONNECT, never reused), storm, restart.

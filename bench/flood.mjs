@@ -15,8 +15,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import mqttPacket from 'mqtt-packet';
-import { connectWhenReady, waitForPort } from './lib.mjs';
+import { connectPacket, connectWhenReady, waitForPort } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 10);
@@ -34,21 +33,10 @@ function percentile(sorted, p) {
  * other as fast as the broker answers, for `ms`; prints its counts as one JSON line.
  */
 async function flood(port, ms, connections) {
-  const { generate } = mqttPacket;
   // Every attempt a different guess, as a brute-forcer would send (identical concurrent guesses would share
   // one verification in keygate).
   let guesses = 0;
-  const packetFor = (i) =>
-    generate({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: 4,
-      clean: true,
-      clientId: `flood-${i}`,
-      keepalive: 0,
-      username: 'k-flood',
-      password: Buffer.from(`guess-${guesses++}`),
-    });
+  const packetFor = (i) => connectPacket(`flood-${i}`, 'k-flood', `guess-${guesses++}`);
   const packets = Array.from({ length: connections }, (_, i) => i);
   const outcomes = {};
   let attempts = 0;

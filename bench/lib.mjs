@@ -1,5 +1,6 @@
 // Helpers shared by the benchmarks.
 import { connect } from 'node:net';
+import mqttPacket from 'mqtt-packet';
 
 /** Resolves once something accepts TCP connections on the port (a broker child process is up). */
 export async function waitForPort(port) {
@@ -122,4 +123,18 @@ export async function startMosquitto(port, users, acl) {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A pre-encoded MQTT 3.1.1 CONNECT: clean session, keepalive 0, user name and password. */
+export function connectPacket(clientId, username, password) {
+  return mqttPacket.generate({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    clientId,
+    keepalive: 0,
+    username,
+    password: Buffer.from(password),
+  });
 }

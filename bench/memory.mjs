@@ -10,16 +10,14 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
-import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { saveResults, waitForPort } from './lib.mjs';
+import { connectPacket, saveResults, waitForPort } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
 const SECRET = 'bench-secret';
 const PREFIX = 'keygate:';
 const json = process.argv.includes('--json');
-const { generate } = mqttPacket;
 const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
 
 async function startBroker(script, env) {
@@ -43,16 +41,7 @@ async function heapOf(child) {
 }
 
 async function rawConnect(port, i) {
-  const packet = generate({
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean: true,
-    clientId: deviceId(i),
-    keepalive: 0,
-    username: `key-${i}`,
-    password: Buffer.from(SECRET),
-  });
+  const packet = connectPacket(deviceId(i), `key-${i}`, SECRET);
   for (let attempt = 0; ; attempt++) {
     const socket = connect(port, '127.0.0.1');
     await once(socket, 'connect');

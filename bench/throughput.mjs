@@ -20,7 +20,7 @@ import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { median, saveResults, startMosquitto, waitForPort } from './lib.mjs';
+import { connectPacket, median, saveResults, startMosquitto, waitForPort } from './lib.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
@@ -85,16 +85,7 @@ function readBytes(socket, n) {
 
 /** A raw MQTT 3.1.1 connection: CONNECT sent, CONNACK 0 received (retried while keygate answers 3). */
 async function rawConnect(port, clientId, username) {
-  const packet = generate({
-    cmd: 'connect',
-    protocolId: 'MQTT',
-    protocolVersion: 4,
-    clean: true,
-    clientId,
-    keepalive: 0,
-    username,
-    password: Buffer.from(SECRET),
-  });
+  const packet = connectPacket(clientId, username, SECRET);
   for (let attempt = 0; ; attempt++) {
     const socket = connect(port, '127.0.0.1');
     socket.setNoDelay(true);

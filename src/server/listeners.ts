@@ -38,10 +38,6 @@ export interface Listeners {
 }
 
 /**
- * Listens on `host:port`. A failure (port in use, address not available...) keeps its `code` and names the
- * setting in its message.
- */
-/**
  * Connections the kernel may hold for a listener before it accepts them (Node's default is 511). A fleet
  * reconnecting at once (a broker restart) sends thousands of SYNs within milliseconds; past the backlog the
  * kernel drops them and each client waits for its SYN retransmission (1 s, then 3 s, 7 s...): a restart
@@ -50,6 +46,10 @@ export interface Listeners {
  */
 export const LISTEN_BACKLOG = 65_535;
 
+/**
+ * Listens on `host:port`. A failure (port in use, address not available...) keeps its `code` and names the
+ * setting in its message.
+ */
 export async function listen(
   server: Server,
   port: number,

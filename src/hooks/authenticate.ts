@@ -84,8 +84,13 @@ function decodeSecret(password: Buffer): string | undefined {
  */
 export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Promise<Session> {
   const { clientId, username, password } = request;
+  const accessKey = isValidIdentifier(username) ? username : undefined;
   // Every bcrypt verification of this CONNECT goes through here: at most `threshold` at once per address.
   const verify = async (secret: string, hash: string | undefined): Promise<boolean> => {
+    // Checked again at the last moment: a ban may have begun while this CONNECT waited for Redis (other
+    // guesses from the same address failing meanwhile). Without it, a burst's CONNECTs that passed the
+    // first check would each still cost a verification once a slot freed up, ban or not.
+    if (deps.throttle?.check(request.address, accessKey)) throw new KeygateError('KG_ERR_THROTTLED');
     if (deps.throttle?.beginVerification(request.address) === false) {
       throw new KeygateError('KG_ERR_OVERLOADED', 'too many verifications under way from this address');
     }
@@ -99,9 +104,7 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   if (!isValidIdentifier(clientId)) throw new KeygateError('KG_ERR_CLIENT_ID_INVALID');
   // A throttled CONNECT costs no verification and no Redis read. (A ban reveals nothing about the key:
   // it follows from this address's or this key's own failures, whether the key exists or not.)
-  if (deps.throttle?.check(request.address, isValidIdentifier(username) ? username : undefined)) {
-    throw new KeygateError('KG_ERR_THROTTLED');
-  }
+  if (deps.throttle?.check(request.address, accessKey)) throw new KeygateError('KG_ERR_THROTTLED');
   // A device backed off for a flood is refused just as cheaply (in memory: works while Redis is down).
   if (deps.floods?.backedOff(clientId)) throw new KeygateError('KG_ERR_BACKED_OFF');
   // [MQTT-3.1.2-22] a password needs a user name; mqtt-packet already refuses the converse.

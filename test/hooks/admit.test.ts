@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretVerifier } from '../../src/crypto/secret-verifier.js';
 import { VerifiedCredentials } from '../../src/crypto/verified-credentials.js';
 import { type AuthenticateDeps, admit } from '../../src/hooks/authenticate.js';
+import { ConnectThrottle } from '../../src/hooks/connect-throttle.js';
 import { SessionRegistry } from '../../src/hooks/sessions.js';
 import type { KeyRecord } from '../../src/policy/model.js';
 import { DeviceDirectory } from '../../src/store/device-directory.js';
@@ -185,6 +186,25 @@ describe('admit with the verified-credential cache (docs/CREDENTIAL-CACHE.md)', 
       ),
     );
     expect(sessions.map((s) => s.deviceId)).toEqual(Array.from({ length: 20 }, (_, i) => `fleet-${i}`));
+    expect(verifier.calls).toHaveLength(1);
+  });
+});
+
+describe('admit with the brute-force throttle (README "Security: brute force")', () => {
+  it('a ban that begins while a CONNECT waits for Redis refuses it before it costs a verification', async () => {
+    const throttle = new ConnectThrottle({ threshold: 1, banMs: 60_000, banMaxMs: 60_000 });
+    const throttled: AuthenticateDeps = { ...deps, throttle };
+    verifier.calls = [];
+    // admit() checks the throttle, then awaits the key's record: meanwhile another guess from the same
+    // address fails and bans it (threshold 1).
+    const guess = admit(throttled, { ...request('key-1', 'guess-1'), address: '192.0.2.7' });
+    expect(throttle.failure('192.0.2.7', 'key-1', 'credentials')).toHaveLength(2);
+    await expect(guess).rejects.toMatchObject({ code: 'KG_ERR_THROTTLED', returnCode: 5 });
+    expect(verifier.calls).toHaveLength(0);
+    // Another address is not affected by this one's ban.
+    await expect(
+      admit(throttled, { ...request('key-1', 'guess-2'), address: '192.0.2.8' }),
+    ).rejects.toMatchObject({ code: 'KG_ERR_BAD_CREDENTIALS' });
     expect(verifier.calls).toHaveLength(1);
   });
 });

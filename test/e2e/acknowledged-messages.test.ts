@@ -5,6 +5,7 @@ import {
   closed,
   collect,
   connect,
+  connectDevice,
   resumeSession,
   Seeder,
   startTestBroker,
@@ -143,14 +144,14 @@ describe('QoS 1 acknowledged after the store, published once', () => {
       await seed.key('k-all', SECRET);
       await seed.close();
       const credentials = { username: 'k-all', password: SECRET };
-      const subscriber = await connect(broker.port, { clientId: 'sub-1', ...credentials });
-      clients.push(subscriber.client);
-      const received = collect(subscriber.client);
-      expect(await subackCodes(subscriber.client, [TOPIC], 1)).toEqual([1]);
-      const publisher = await connect(broker.port, { clientId: 'pub-1', ...credentials });
-      clients.push(publisher.client);
-      for (let n = 1; n <= 50; n++) await publisher.client.publishAsync(TOPIC, String(n), { qos: 1 });
-      await publisher.client.publishAsync(TOPIC, 'kept', { qos: 1, retain: true });
+      // Asserted accepted (connectDevice): a refused client would leave the SUBSCRIBE and the PUBLISHes
+      // below waiting forever, and the test would fail as a bare timeout instead of saying why.
+      const subscriber = await connectDevice(broker.port, { clientId: 'sub-1', ...credentials }, clients);
+      const received = collect(subscriber);
+      expect(await subackCodes(subscriber, [TOPIC], 1)).toEqual([1]);
+      const publisher = await connectDevice(broker.port, { clientId: 'pub-1', ...credentials }, clients);
+      for (let n = 1; n <= 50; n++) await publisher.publishAsync(TOPIC, String(n), { qos: 1 });
+      await publisher.publishAsync(TOPIC, 'kept', { qos: 1, retain: true });
       await waitFor(received, `${TOPIC} kept`);
       await sleep(200);
       expect(received).toEqual([
@@ -158,10 +159,9 @@ describe('QoS 1 acknowledged after the store, published once', () => {
         `${TOPIC} kept`,
       ]);
 
-      const late = await connect(broker.port, { clientId: 'sub-2', ...credentials });
-      clients.push(late.client);
-      const lateReceived = collect(late.client);
-      await subackCodes(late.client, [TOPIC], 1);
+      const late = await connectDevice(broker.port, { clientId: 'sub-2', ...credentials }, clients);
+      const lateReceived = collect(late);
+      await subackCodes(late, [TOPIC], 1);
       await waitFor(lateReceived, `${TOPIC} kept`);
     } finally {
       await broker.close();

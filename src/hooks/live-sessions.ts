@@ -75,6 +75,7 @@ export class LiveSessions {
       this.deps.logger.warn({ err: (err as Error).message }, 're-validation postponed: Redis unavailable');
       return;
     }
+    this.deps.sessions.sweep();
     const keys = this.deps.sessions.keys();
     for (let i = 0; i < keys.length; i += REVALIDATE_CONCURRENCY) {
       await Promise.all(

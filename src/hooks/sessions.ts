@@ -90,6 +90,20 @@ export class SessionRegistry {
     return liveIn(this.byDevice, deviceId);
   }
 
+  /**
+   * Forgets the closed clients still indexed (a device that disconnected and has not come back since),
+   * so that they can be collected. Called at every periodic re-validation.
+   */
+  sweep(): void {
+    sweep(this.byKey);
+    sweep(this.byDevice);
+  }
+
+  /** Clients held by the indexes, closed ones included (what `sweep` and reconnects bound). */
+  get indexed(): { byKey: number; byDevice: number } {
+    return { byKey: count(this.byKey), byDevice: count(this.byDevice) };
+  }
+
   /** Every access key with at least one live session. */
   keys(): string[] {
     return [...this.byKey.keys()].filter((accessKey) => liveIn(this.byKey, accessKey).length > 0);
@@ -106,11 +120,33 @@ export class SessionRegistry {
  */
 type Indexed = Client | Set<Client>;
 
+/**
+ * Adds `client` under `id`. Closed clients leave on the way: the one client of an ID when it is closed
+ * (a device reconnecting replaces its former connection), and those of a Set each time it reaches a power
+ * of two from 8 on (amortised O(1)). Without it, a device reconnecting over and over would pile up its
+ * dead connections — each a whole aedes Client with its socket — until the next sweep.
+ */
 function addTo(index: Map<string, Indexed>, id: string, client: Client): void {
   const clients = index.get(id);
-  if (clients === undefined) index.set(id, client);
-  else if (clients instanceof Set) clients.add(client);
-  else if (clients !== client) index.set(id, new Set([clients, client]));
+  if (clients === undefined || clients === client) index.set(id, client);
+  else if (!(clients instanceof Set)) index.set(id, clients.closed ? client : new Set([clients, client]));
+  else {
+    if (clients.size >= 8 && (clients.size & (clients.size - 1)) === 0) {
+      for (const other of clients) if (other.closed) clients.delete(other);
+    }
+    clients.add(client);
+  }
+}
+
+function count(index: Map<string, Indexed>): number {
+  let n = 0;
+  for (const clients of index.values()) n += clients instanceof Set ? clients.size : 1;
+  return n;
+}
+
+/** Drops every closed client from the index (and the IDs left without one). */
+function sweep(index: Map<string, Indexed>): void {
+  for (const id of index.keys()) liveIn(index, id);
 }
 
 /** The live clients under `id`, dropping closed ones from the index on the way. */

@@ -67,4 +67,45 @@ describe('SessionRegistry', () => {
     expect(registry.withKey('k1')).toEqual([a]);
     expect(registry.get(a)?.deviceId).toBe('d1');
   });
+
+  it('a device reconnecting over and over holds one entry, not one per dead connection', () => {
+    const registry = new SessionRegistry();
+    for (let i = 0; i < 1000; i++) {
+      const connection = client();
+      registry.open(connection, session('d1', 'k1'));
+      connection.closed = true;
+    }
+    expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
+    expect(registry.withKey('k1')).toEqual([]);
+  });
+
+  it('a fleet on one key reconnecting over and over: dead connections are dropped as it goes', () => {
+    const registry = new SessionRegistry();
+    const live = Array.from({ length: 10 }, () => client());
+    for (const [i, c] of live.entries()) registry.open(c, session(`fleet-${i}`, 'fleet'));
+    for (let i = 0; i < 5000; i++) {
+      const connection = client();
+      registry.open(connection, session(`churn-${i % 50}`, 'fleet'));
+      connection.closed = true;
+    }
+    // Never more than twice what was live at the last sweep, plus what came since.
+    expect(registry.indexed.byKey).toBeLessThanOrEqual(64);
+    expect(registry.withKey('fleet')).toEqual(live);
+  });
+
+  it('sweep() forgets the closed clients of devices that never came back', () => {
+    const registry = new SessionRegistry();
+    const gone = Array.from({ length: 100 }, (_, i) => {
+      const c = client();
+      registry.open(c, session(`d${i}`, `k${i}`));
+      return c;
+    });
+    const stays = client();
+    registry.open(stays, session('d-live', 'k-live'));
+    for (const c of gone) c.closed = true;
+    expect(registry.indexed).toEqual({ byKey: 101, byDevice: 101 });
+    registry.sweep();
+    expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
+    expect(registry.withDevice('d-live')).toEqual([stays]);
+  });
 });

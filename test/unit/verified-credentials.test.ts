@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { VerifiedCredentials } from '../../src/crypto/verified-credentials.js';
 
@@ -29,6 +29,31 @@ describe('VerifiedCredentials: proofs', () => {
     expect(other.proof('kg:key:k1', HASH, 's3cret')).not.toEqual(proof);
     expect(proof).toHaveLength(32);
     expect(proof.toString('latin1')).not.toContain('s3cret');
+  });
+
+  it('a proof is HMAC-SHA256 under the cache key of the length-prefixed parts (proofs in Redis stay valid)', () => {
+    // The encoding every version has used: proofs kept in Redis by another instance must match.
+    const hmac = (key: Buffer, parts: string[]) => {
+      const h = createHmac('sha256', key);
+      for (const part of parts) {
+        const bytes = Buffer.from(part, 'utf8');
+        const length = Buffer.alloc(4);
+        length.writeUInt32BE(bytes.length);
+        h.update(length).update(bytes);
+      }
+      return h.digest();
+    };
+    const cases: [string, string, string][] = [
+      ['kg:key:k1', HASH, 's3cret'],
+      ['', '', ''],
+      ['kg:key:ü', HASH, 'sécret 秘密 🔑 \ud800'], // multi-byte, astral, a lone surrogate (U+FFFD)
+      ['kg:key:long', HASH, 'x'.repeat(2000)], // longer than the scratch space it starts with
+    ];
+    // Keys shorter than, equal to and longer than SHA-256's block (64 bytes: hashed first, RFC 2104).
+    for (const key of [randomBytes(32), randomBytes(64), randomBytes(100)]) {
+      const cache = new VerifiedCredentials({ ttlMs: 60_000, key });
+      for (const parts of cases) expect(cache.proof(...parts)).toEqual(hmac(key, parts));
+    }
   });
 
   it('refuses a cache key shorter than 32 bytes, and a TTL of 0', () => {

@@ -55,6 +55,18 @@ export function median(values) {
 }
 
 /**
+ * The median of paired ratios: `values[r] / baseline[r]` for each round r, where the two runs of a round
+ * were measured back to back (their order alternating from round to round). On this shared 2-core
+ * machine one broker's rate drifts by tens of percent from one minute to the next (docs/BENCHMARKS.md,
+ * "How the ratios are taken"); a ratio of two runs taken seconds apart cancels most of that drift, which a
+ * ratio of medians gathered over minutes does not.
+ */
+export function medianPairedRatio(values, baseline) {
+  const rounds = Math.min(values.length, baseline.length);
+  return median(Array.from({ length: rounds }, (_, r) => values[r] / baseline[r]));
+}
+
+/**
  * Writes a benchmark's report to docs/bench-results/<name>.json when the benchmark was started with
  * `--save` (as `npm run bench:*` does), for bench/chart.mjs. Smoke runs (`--json` only) leave docs alone.
  */

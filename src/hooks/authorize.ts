@@ -2,7 +2,8 @@ import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'ae
 import type { Logger } from 'pino';
 import { KeygateError, toKeygateError } from '../errors.js';
 import type { KeygateMetrics, RefusalReason } from '../metrics.js';
-import { type Decision, decidePublish, decideSubscribe } from '../policy/authorization.js';
+import { classifyTopic, type Decision, decidePublish, decideSubscribe } from '../policy/authorization.js';
+import { isReservedTopic, isValidTopicName } from '../policy/topics.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import { bridge } from './bridge.js';
 import { clientAddress } from './client-address.js';
@@ -27,6 +28,39 @@ export interface AuthorizeDeps {
 }
 
 const NO_SESSION: Decision = Object.freeze({ allowed: false, rule: 'not-controlled' });
+
+/** Bound on the topics `TopicOwners` remembers; past it the memo is dropped and rebuilt. */
+const MAX_OWNED_TOPICS = 100_000;
+
+/**
+ * Which device owns a topic name, memoised per distinct topic: the device ID when the topic is a valid
+ * topic name (MQTT 3.1.1 section 4.7), not reserved, and a device topic `<root>/<id>/<suffix>`; '' when it
+ * is not. A device publishing on its own topics — nearly every PUBLISH — is then allowed after one map
+ * look-up, instead of the syntax checks and the split of `decidePublish` (~0.3 µs of a ~22 µs PUBLISH
+ * through aedes: issue 7, target 1). It is the very decision `decidePublish` takes first (`own-device`),
+ * and depends on nothing but the topic and the device ID.
+ */
+class TopicOwners {
+  private readonly owners = new Map<string, string>();
+
+  constructor(private readonly root: string) {}
+
+  of(topic: string): string {
+    let owner = this.owners.get(topic);
+    if (owner === undefined) {
+      owner = this.classify(topic);
+      if (this.owners.size >= MAX_OWNED_TOPICS) this.owners.clear();
+      this.owners.set(topic, owner);
+    }
+    return owner;
+  }
+
+  private classify(topic: string): string {
+    if (!isValidTopicName(topic) || isReservedTopic(topic)) return '';
+    const kind = classifyTopic(this.root, topic);
+    return typeof kind === 'object' ? kind.deviceId : '';
+  }
+}
 
 function logRefusal(
   deps: AuthorizeDeps,
@@ -60,6 +94,7 @@ function logRefusal(
 export function createAuthorizePublish(deps: AuthorizeDeps) {
   const { sessions, directory, topicRoot, logger } = deps;
   const storing = { timeoutMs: deps.storeTimeoutMs, logger };
+  const owners = new TopicOwners(topicRoot);
   // An allowed PUBLISH: QoS 1 from a client is acknowledged only once stored; the rest go on at once.
   const allow = (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
     if (packet.qos === 1 && client !== null) {
@@ -101,6 +136,11 @@ export function createAuthorizePublish(deps: AuthorizeDeps) {
     // never rests on a device the directory lacks (an unknown device is never in scope), so only a
     // refusal may need the slower path below, which first reads a device the directory does not know.
     if (session !== undefined) {
+      // Its own topic: the first rule of decidePublish (`own-device`), from the memo.
+      if (owners.of(topic) === session.principal.device.id) {
+        allow(client, packet, callback);
+        return;
+      }
       let fast: Decision;
       try {
         fast = decidePublish(session.principal, directory.lookup, topicRoot, topic);

@@ -62,10 +62,8 @@ export class PrometheusMetrics implements KeygateMetrics {
   // Hot-path counts: each CONNECT (and each filtered delivery) only bumps a number here; the counters take
   // them at scrape time (their `collect`). A prom-client inc() hashes its labels and validates them: ~1 µs
   // each, three per warm reconnect (issue 7, target 3).
-  private filtered = 0;
+  private readonly pending = { filtered: 0, cacheHits: 0, fromMemory: 0 };
   private readonly pendingConnects = new Map<number, number>();
-  private pendingCacheHits = 0;
-  private pendingFromMemory = 0;
   private readonly connects: Counter<'code'>;
   private readonly connectsByCode = new Map<number, Counter.Internal>();
   private readonly refusals: Counter<'action' | 'reason'>;
@@ -84,6 +82,17 @@ export class PrometheusMetrics implements KeygateMetrics {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const self = this;
+    /** A counter without labels whose hot path only bumps `self.pending[field]`; taken at scrape time. */
+    const pendingCounter = (name: string, help: string, field: keyof PrometheusMetrics['pending']) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.inc(self.pending[field]);
+          self.pending[field] = 0;
+        },
+      });
     new Gauge({
       name: 'keygate_connected_clients',
       help: 'MQTT clients connected to this broker (authenticated, every transport).',
@@ -123,40 +132,27 @@ export class PrometheusMetrics implements KeygateMetrics {
       labelNames: ['action', 'reason'],
       registers,
     });
-    new Counter({
-      name: 'keygate_deliveries_filtered_total',
-      help: 'Deliveries dropped by the per-delivery scope check (authorizeForward).',
-      registers,
-      collect() {
-        // The hot path only bumps a number; it reaches the counter at scrape time.
-        this.inc(self.filtered);
-        self.filtered = 0;
-      },
-    });
+    pendingCounter(
+      'keygate_deliveries_filtered_total',
+      'Deliveries dropped by the per-delivery scope check (authorizeForward).',
+      'filtered',
+    );
     this.verifications = new Counter({
       name: 'keygate_bcrypt_verifications_total',
       help: 'Secret verifications (bcrypt), by result.',
       labelNames: ['result'],
       registers,
     });
-    new Counter({
-      name: 'keygate_credential_cache_hits_total',
-      help: 'CONNECTs whose secret was recognised by the verified-credential cache (no bcrypt verification).',
-      registers,
-      collect() {
-        this.inc(self.pendingCacheHits);
-        self.pendingCacheHits = 0;
-      },
-    });
-    new Counter({
-      name: 'keygate_connects_from_memory_total',
-      help: 'CONNECTs accepted from memory, without reading Redis (a warm reconnect while memory is in step with Redis).',
-      registers,
-      collect() {
-        this.inc(self.pendingFromMemory);
-        self.pendingFromMemory = 0;
-      },
-    });
+    pendingCounter(
+      'keygate_credential_cache_hits_total',
+      'CONNECTs whose secret was recognised by the verified-credential cache (no bcrypt verification).',
+      'cacheHits',
+    );
+    pendingCounter(
+      'keygate_connects_from_memory_total',
+      'CONNECTs accepted from memory, without reading Redis (a warm reconnect while memory is in step with Redis).',
+      'fromMemory',
+    );
     this.verificationSeconds = new Histogram({
       name: 'keygate_bcrypt_verification_seconds',
       help: 'Time of one secret verification, waiting for a worker thread included.',
@@ -223,15 +219,15 @@ export class PrometheusMetrics implements KeygateMetrics {
   }
 
   deliveryFiltered(): void {
-    this.filtered++;
+    this.pending.filtered++;
   }
 
   verifiedFromCache(): void {
-    this.pendingCacheHits++;
+    this.pending.cacheHits++;
   }
 
   connectFromMemory(): void {
-    this.pendingFromMemory++;
+    this.pending.fromMemory++;
   }
 
   verification(result: VerificationResult, seconds: number): void {

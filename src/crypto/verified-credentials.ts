@@ -50,6 +50,13 @@ function expiryOf(remembered: string): number {
   return expiryBytes.readDoubleBE(0);
 }
 
+/** Whether `entry` remembers `proof` (constant-time). */
+function rememberedAs(entry: { readonly proof: string }, proof: Buffer): boolean {
+  const bytes = Buffer.from(entry.proof, 'latin1');
+  const remembered = bytes.subarray(0, bytes.length - EXPIRY_BYTES);
+  return remembered.length === proof.length && timingSafeEqual(remembered, proof);
+}
+
 /** What a remembered proof carries besides itself (read-only to callers). */
 export interface Attachment<T> {
   /** The stored-hash representation the proof and the value go with (the hash's fingerprint). */
@@ -153,16 +160,20 @@ export class VerifiedCredentials<T = unknown> {
    */
   recognises(id: string, proof: Buffer, shared?: string): boolean {
     const entry = this.live(id);
-    if (entry !== undefined) {
-      const bytes = Buffer.from(entry.proof, 'latin1');
-      const remembered = bytes.subarray(0, bytes.length - EXPIRY_BYTES);
-      if (remembered.length === proof.length && timingSafeEqual(remembered, proof)) return true;
-    }
+    if (entry !== undefined && rememberedAs(entry, proof)) return true;
     if (shared === undefined || !this.shareable) return false;
     const stored = Buffer.from(shared, 'base64url');
     if (stored.length !== proof.length || !timingSafeEqual(stored, proof)) return false;
     this.keep(id, proof);
     return true;
+  }
+
+  /**
+   * Whether `proof` is the one `attachment` was remembered with — `attachment` as `attachment(id)` has
+   * just returned it (live): a warm reconnect looks its entry up once, not again to compare the proof.
+   */
+  recognisesAttached(attachment: Attachment<T>, proof: Buffer): boolean {
+    return rememberedAs(attachment as Remembered<T>, proof);
   }
 
   /** The entry of `id` unless it has expired (then it is dropped). */

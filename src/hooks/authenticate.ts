@@ -219,7 +219,7 @@ function fromMemory(
   const record = deps.directory.get(request.clientId);
   if (record === undefined) return undefined;
   const proof = verified.proof(deps.store.keyspace.key(username), attachment.hashId, secret);
-  if (!verified.recognises(username, proof)) return undefined;
+  if (!verified.recognisesAttached(attachment, proof)) return undefined;
   return {
     fingerprint: attachment.hashId,
     key: { ok: true, value: attachment.value },

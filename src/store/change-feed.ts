@@ -80,7 +80,7 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
     const keyPrefix = this.keyspace.key('');
     const devicePrefix = this.keyspace.device('');
     const { banPrefix } = this.keyspace;
-    const canaryPrefix = this.keyspace.heartbeat(this.instance, 0).slice(0, -1);
+    const canaryPrefix = this.keyspace.heartbeatPrefix(this.instance);
     // Its own connection (a subscribed connection can run nothing else), which queues commands while
     // disconnected so that ioredis re-subscribes by itself after a reconnect.
     const subscriber = this.redis.duplicate({

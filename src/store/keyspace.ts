@@ -42,7 +42,12 @@ export class Keyspace {
   }
 
   heartbeat(instance: string, n: number): string {
-    return `${this.prefix}heartbeat:${instance}:${n}`;
+    return `${this.heartbeatPrefix(instance)}${n}`;
+  }
+
+  /** What every heartbeat canary of `instance` starts with; its number follows. */
+  heartbeatPrefix(instance: string): string {
+    return `${this.prefix}heartbeat:${instance}:`;
   }
 
   /** Glob patterns for SCAN and PSUBSCRIBE. */

@@ -105,4 +105,17 @@ describe('Keyspace: SCAN patterns escape glob metacharacters in the prefix', () 
       }
     },
   );
+
+  it.each([['keygate:'], ['a*b:'], ['[x]:'], ['']])(
+    "with prefix %j, an instance's heartbeat canaries start with heartbeatPrefix and match only its pattern",
+    (prefix) => {
+      const keyspace = new Keyspace(prefix);
+      for (const n of [0, 1, 12345]) {
+        const canary = keyspace.heartbeat('a1b2', n);
+        expect(canary).toBe(`${keyspace.heartbeatPrefix('a1b2')}${n}`);
+        expect(redisGlobToRegExp(keyspace.heartbeatPattern('a1b2')).test(canary)).toBe(true);
+        expect(redisGlobToRegExp(keyspace.heartbeatPattern('ffff')).test(canary)).toBe(false);
+      }
+    },
+  );
 });

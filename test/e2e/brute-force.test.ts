@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Seeder, startTestBroker, type TestBroker } from '../support/harness.js';
+import { counterTotal, Seeder, startTestBroker, type TestBroker } from '../support/harness.js';
 import { encodeConnect } from '../support/raw-mqtt.js';
 import { freePort } from '../support/redis-server.js';
 
@@ -50,14 +50,7 @@ async function connackFrom(
   return code;
 }
 
-async function counter(broker: TestBroker, name: string): Promise<number> {
-  const metric = broker.running.metrics.registry.getSingleMetric(name);
-  if (metric === undefined) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  return values.reduce((sum, v) => sum + v.value, 0);
-}
-
-const verifications = (broker: TestBroker) => counter(broker, 'keygate_bcrypt_verifications_total');
+const verifications = (broker: TestBroker) => counterTotal(broker, 'keygate_bcrypt_verifications_total');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const banLines = (broker: TestBroker) =>
   broker.logs.records().filter((r) => r.code === 'KG_ERR_THROTTLED' && r.banMs !== undefined);
@@ -88,7 +81,7 @@ describe('brute force: failed CONNECTs are throttled per address and per key', (
     expect(await connackFrom(port, '127.0.0.1', 'k1', SECRET)).toBe(5);
     expect(await connackFrom(port, '127.0.0.1', 'other-key', SECRET)).toBe(5);
     expect(await verifications(broker)).toBe(spent);
-    expect(await counter(broker, 'keygate_connects_throttled_total')).toBe(2);
+    expect(await counterTotal(broker, 'keygate_connects_throttled_total')).toBe(2);
 
     // Logged once per ban (the address and the key reached the threshold together), never the secret.
     const bans = banLines(broker);

@@ -3,7 +3,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connackOf, Seeder, startTestBroker, type TestBroker, uniquePrefix } from '../support/harness.js';
+import {
+  connackOf,
+  counterTotal,
+  Seeder,
+  startTestBroker,
+  type TestBroker,
+  uniquePrefix,
+} from '../support/harness.js';
 
 // The verified-credential cache as configured (docs/CREDENTIAL-CACHE.md): what each CONNECT costs in
 // bcrypt verifications, counted with the broker's own metric.
@@ -13,11 +20,7 @@ const keyFile = join(mkdtempSync(join(tmpdir(), 'keygate-cache-')), 'cache.key')
 writeFileSync(keyFile, randomBytes(32));
 let seed: Seeder;
 
-async function verifications(broker: TestBroker): Promise<number> {
-  const metric = broker.running.metrics.registry.getSingleMetric('keygate_bcrypt_verifications_total');
-  const { values } = (await metric?.get()) ?? { values: [] };
-  return values.reduce((sum, v) => sum + v.value, 0);
-}
+const verifications = (broker: TestBroker) => counterTotal(broker, 'keygate_bcrypt_verifications_total');
 
 /** Starts a broker and waits until it is ready (its Redis connection up), like a load balancer would. */
 async function start(overrides: Parameters<typeof startTestBroker>[0]): Promise<TestBroker> {

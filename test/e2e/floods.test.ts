@@ -7,6 +7,7 @@ import {
   connackOf,
   connect,
   connectDevice,
+  counterTotal,
   Seeder,
   startTestBroker,
   subackCodes,
@@ -64,14 +65,8 @@ async function watch(b: TestBroker): Promise<string[]> {
   return received;
 }
 
-async function refusals(b: TestBroker, reason: string): Promise<number> {
-  const metric = b.running.metrics.registry.getSingleMetric('keygate_refusals_total');
-  if (metric === undefined) throw new Error('no keygate_refusals_total');
-  const { values } = await metric.get();
-  return values
-    .filter((v) => v.labels.action === 'publish' && v.labels.reason === reason)
-    .reduce((sum, v) => sum + v.value, 0);
-}
+const refusals = (b: TestBroker, reason: string) =>
+  counterTotal(b, 'keygate_refusals_total', { action: 'publish', reason });
 
 /** Polls until the device's CONNECT is accepted; resolves with when that happened, or undefined. */
 async function acceptedAgain(b: TestBroker, clientId: string, withinMs: number): Promise<number | undefined> {

@@ -6,7 +6,14 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WARM_FRESHNESS_MS } from '../../src/hooks/warm-connects.js';
 import { eventually } from '../support/eventually.js';
-import { connackOf, hashSecret, startTestBroker, type TestBroker, uniquePrefix } from '../support/harness.js';
+import {
+  connackOf,
+  counterTotal,
+  hashSecret,
+  startTestBroker,
+  type TestBroker,
+  uniquePrefix,
+} from '../support/harness.js';
 import { type RedisServer, startRedisServer } from '../support/redis-server.js';
 
 // Warm reconnects decided from memory (src/hooks/warm-connects.ts): a recently verified device gets in
@@ -44,11 +51,7 @@ async function start(overrides: Parameters<typeof startTestBroker>[0] = {}) {
   const login = (clientId: string, username: string, password = SECRET) => ({ clientId, username, password });
   const connack = (clientId: string, username: string, password = SECRET) =>
     connackOf(broker.port, login(clientId, username, password));
-  const metric = async (name: string): Promise<number> => {
-    const found = broker.running.metrics.registry.getSingleMetric(name);
-    const { values } = (await found?.get()) ?? { values: [] };
-    return values.reduce((sum, v) => sum + v.value, 0);
-  };
+  const metric = (name: string): Promise<number> => counterTotal(broker, name);
   const fromMemory = () => metric('keygate_connects_from_memory_total');
   /** Connects until a CONNECT is decided from memory (the first verifies; memory needs a canary heard). */
   const warmUp = async (clientId: string, username: string): Promise<void> => {

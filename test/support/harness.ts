@@ -82,6 +82,23 @@ export async function startTestBroker(overrides: Partial<Config> = {}): Promise<
   return { running, port: running.mqtt.port, prefix, logs: capture, close: () => running.close() };
 }
 
+/**
+ * A counter of the broker's /metrics registry, summed over its label sets — those matching `labels` when
+ * given. Throws when the broker has no such metric.
+ */
+export async function counterTotal(
+  broker: TestBroker,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const metric = broker.running.metrics.registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([label, value]) => v.labels[label] === value))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
 /** Seeds keys and devices the way an admin does: plain hashes under the prefix. */
 export class Seeder {
   readonly redis: Redis;

@@ -25,8 +25,32 @@ export interface ThrowawayRedisOptions {
 /** Thrown when `redis-server` is not on PATH. */
 export class RedisServerNotFound extends Error {}
 
-/** A free TCP port on loopback. */
+/**
+ * Where free ports are looked for: below Linux's ephemeral range (32768-60999 by default), from which the
+ * kernel picks the port of a listener on port 0 and the local port of every outgoing connection. A port
+ * found free inside that range could be handed to one of those before its user binds it (seen: a broker
+ * whose HTTP_PORT=0 listener got the MQTT port just chosen for it, EADDRINUSE).
+ */
+const PORTS_FROM = 20_000;
+const PORTS_TO = 32_000;
+
+/** Resolves true when `port` can be listened on at loopback now (the listener is closed again). */
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (listening) await new Promise((resolve) => server.close(resolve));
+  return listening;
+}
+
+/** A free TCP port on loopback, outside the ephemeral range when one is free there. */
 export async function freeLoopbackPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = PORTS_FROM + Math.floor(Math.random() * (PORTS_TO - PORTS_FROM));
+    if (await canListen(port)) return port;
+  }
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

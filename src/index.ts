@@ -23,4 +23,9 @@ export {
   type FrameGuardOptions,
   guardConnection,
 } from './server/frame-guard.js';
+export {
+  createMemoryMessageQueue,
+  guardReleaseRecursion,
+  MAX_RELEASE_DEPTH,
+} from './server/message-queue.js';
 export { DEFAULT_PREFIX, Keyspace } from './store/keyspace.js';

@@ -5,10 +5,11 @@ import { Redis } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { createMemoryMessageQueue, guardReleaseRecursion } from './message-queue.js';
 
 /** What Aedes stores sessions, retained messages and wills in, and how messages cross broker instances. */
 export interface BrokerStorage {
-  /** Options for Aedes.createBroker: `persistence` and `mq` (undefined: Aedes' in-memory defaults). */
+  /** Options for Aedes.createBroker: `persistence` and `mq` (no persistence: Aedes' in-memory one). */
   readonly aedesOptions: Pick<AedesOptions, 'persistence' | 'mq'>;
   /** Destroys the persistence (Aedes' close() closes the mq but leaves the persistence open). */
   close(): Promise<void>;
@@ -21,10 +22,13 @@ const noop = (): void => {};
  * retained messages, wills and offline queues in Redis, and mqemitter-redis carries every message between
  * broker instances — so several keygate processes behind one address share all of it, and a restart loses
  * nothing. Their keys are unprefixed (`clients`, `retained`, `will:*`, …) and keygate never touches them.
- * `memory`: Aedes' in-memory defaults, for a throwaway broker.
+ * `memory`: Aedes' in-memory defaults, for a throwaway broker. Either way the message queue is guarded
+ * against the release recursion that crashed aedes under a stuck subscriber (message-queue.ts).
  */
 export async function createStorage(config: Config, logger: Logger): Promise<BrokerStorage> {
-  if (config.persistence === 'memory') return { aedesOptions: {}, close: async () => {} };
+  if (config.persistence === 'memory') {
+    return { aedesOptions: { mq: createMemoryMessageQueue() }, close: async () => {} };
+  }
 
   // Its own connections, with ioredis' defaults (commands wait for a reconnect rather than fail): the
   // auth path's fail-fast connection is not the right one for storing messages. Outages are logged once
@@ -36,7 +40,8 @@ export async function createStorage(config: Config, logger: Logger): Promise<Bro
   const pubConn = new Redis(config.redisUrl, { connectionName: 'keygate-mq-pub' });
   subConn.on('error', noop);
   pubConn.on('error', noop);
-  const mq = MQEmitterRedis({ subConn, pubConn });
+  // Unlimited concurrency by default (nothing queues), guarded all the same: a setting away from the queue.
+  const mq = guardReleaseRecursion(MQEmitterRedis({ subConn, pubConn }));
   // mqemitter-redis throws from its `state` emitter when nobody listens for errors.
   (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) =>
     logger.debug({ err: err.message }, 'mqemitter-redis error'),

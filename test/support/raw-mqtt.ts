@@ -130,6 +130,11 @@ export class RawSession {
     this.socket.write(bytes);
   }
 
+  /** Stops reading: what the broker sends piles up in its socket buffers (a slow or stuck subscriber). */
+  stopReading(): void {
+    this.socket.pause();
+  }
+
   /** The return codes of the next SUBACK. */
   async suback(): Promise<number[]> {
     await this.until(

@@ -17,46 +17,18 @@
 // also writes docs/bench-results/throughput.json (for bench/chart.mjs).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect } from 'node:net';
-import { performance } from 'node:perf_hooks';
-import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
-import mqttPacket from 'mqtt-packet';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import {
-  connectPacket,
-  median,
-  medianPairedRatio,
-  saveResults,
-  startMosquitto,
-  waitForPort,
-} from './lib.mjs';
+import { median, medianPairedRatio, saveResults, startMosquitto, waitForPort } from './lib.mjs';
+import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
-const SECRET = 'bench-secret';
-const PREFIX = 'keygate:';
+const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
-const { generate } = mqttPacket;
-const PINGREQ = generate({ cmd: 'pingreq' });
-
-/** Fixed-width IDs, so that every PUBLISH the subscriber receives has the same size. */
-const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
-
-/**
- * The scope of every key: half by device ID (the first devices with i % 10 == 1), half by the tag
- * `batch=0` (i % 20 == 0): 500 + 500 = 1,000 devices out of 10,000, disjoint.
- */
-function scopeOf(devices) {
-  const byTag = [];
-  for (let i = 0; i < devices; i += 20) byTag.push(i);
-  const byId = [];
-  for (let i = 1; i < devices && byId.length < byTag.length; i += 10) byId.push(i);
-  return { byId, byTag, restrictions: [...byId.map(deviceId), 'batch=0'].join(',') };
-}
 
 /** Node options put before a broker's script (profiling), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const nodeArgs = (name) => (process.env[name] ?? '').split(' ').filter(Boolean);
@@ -76,196 +48,10 @@ async function stopBroker(child) {
   await once(child, 'exit');
 }
 
-/** Reads exactly `n` bytes the socket has not handed out yet (before any 'data' consumer is attached). */
-function readBytes(socket, n) {
-  return new Promise((resolve, reject) => {
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < n) return;
-      socket.off('data', onData);
-      socket.off('error', reject);
-      socket.off('close', onClose);
-      if (buffered.length > n) socket.unshift(buffered.subarray(n));
-      resolve(buffered.subarray(0, n));
-    };
-    const onClose = () => reject(new Error('connection closed'));
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.once('close', onClose);
-  });
-}
-
-/** A raw MQTT 3.1.1 connection: CONNECT sent, CONNACK 0 received (retried while keygate answers 3). */
-async function rawConnect(port, clientId, username) {
-  const packet = connectPacket(clientId, username, SECRET);
-  for (let attempt = 0; ; attempt++) {
-    const socket = connect(port, '127.0.0.1');
-    socket.setNoDelay(true);
-    socket.pause();
-    await once(socket, 'connect');
-    socket.write(packet);
-    socket.resume();
-    const connack = await readBytes(socket, 4);
-    socket.pause();
-    if (connack[0] === 0x20 && connack[3] === 0) return socket;
-    socket.destroy();
-    if (connack[3] !== 3 || attempt > 50) throw new Error(`CONNACK ${connack[3]} for ${clientId}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function redisCommands(redis) {
-  const text = await redis.info('commandstats');
-  const counts = {};
-  for (const line of text.split('\n')) {
-    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (match) counts[match[1]] = Number(match[2]);
-  }
-  return counts;
-}
-
-/**
- * Commands between two snapshots, minus the INFO calls of the benchmark itself. SET is counted apart: the
- * only SETs keygate issues outside a CONNECT are its change feed's heartbeat canaries (about 4 a second
- * whatever the traffic, src/store/change-feed.ts), reported as `heartbeat`, not as commands of the run.
- */
-function commandsBetween(before, after) {
-  const diff = {};
-  let total = 0;
-  let heartbeat = 0;
-  for (const [name, calls] of Object.entries(after)) {
-    if (name === 'info') continue;
-    const delta = calls - (before[name] ?? 0);
-    if (delta <= 0) continue;
-    if (name === 'set') {
-      heartbeat = delta;
-      continue;
-    }
-    diff[name] = delta;
-    total += delta;
-  }
-  return { total, byCommand: diff, heartbeat };
-}
-
-async function oneRun(variant, port, scope, redis) {
-  const sub = { id: deviceId(scope.byTag[0]), key: `key-${scope.byTag[0]}` };
-  const pubs = [];
-  for (let i = 0; pubs.length < PUBLISHERS; i++) {
-    const list = i % 2 === 0 ? scope.byId : scope.byTag;
-    const n = list[1 + Math.floor(i / 2)];
-    if (n === undefined) throw new Error('not enough devices in scope for BENCH_PUBLISHERS');
-    pubs.push(n);
-  }
-  const subscriber = await rawConnect(port, sub.id, sub.key);
-  const publishers = await Promise.all(pubs.map((n) => rawConnect(port, deviceId(n), `key-${n}`)));
-
-  const before = redis ? await redisCommands(redis) : undefined;
-  subscriber.write(
-    generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'losant/+/state', qos: 0 }] }),
-  );
-  subscriber.resume();
-  const suback = await readBytes(subscriber, 5);
-  if (suback[0] !== 0x90 || suback[4] !== 0) throw new Error(`SUBACK ${suback.toString('hex')}`);
-  const afterSubscribe = redis ? await redisCommands(redis) : undefined;
-
-  const payload = Buffer.alloc(PAYLOAD, 0x61);
-  const perPublisher = Math.ceil(MESSAGES / PUBLISHERS);
-  const total = perPublisher * PUBLISHERS;
-  const packetSize = generate({
-    cmd: 'publish',
-    topic: `losant/${deviceId(pubs[0])}/state`,
-    payload,
-    qos: 0,
-    retain: false,
-    dup: false,
-  }).length;
-  const expectedBytes = total * packetSize;
-  let received = 0;
-  let lastAt = 0;
-  let acceptedAll = false;
-  const done = new Promise((resolve) => {
-    const timer = setTimeout(resolve, 60_000 + total / 10);
-    // A broker that drops messages (none should) ends the run after 5 s without a delivery.
-    const idle = setInterval(() => {
-      if (acceptedAll && performance.now() - lastAt > 5000) finish();
-    }, 500);
-    const finish = () => {
-      clearTimeout(timer);
-      clearInterval(idle);
-      resolve();
-    };
-    subscriber.on('data', (chunk) => {
-      received += chunk.length;
-      lastAt = performance.now();
-      if (received >= expectedBytes) finish();
-    });
-  });
-  subscriber.resume();
-
-  const CHUNK = 500;
-  const start = performance.now();
-  const sent = publishers.map(async (socket, p) => {
-    const one = generate({
-      cmd: 'publish',
-      topic: `losant/${deviceId(pubs[p])}/state`,
-      payload,
-      qos: 0,
-      retain: false,
-      dup: false,
-    });
-    const block = Buffer.concat(Array.from({ length: CHUNK }, () => one));
-    for (let left = perPublisher; left > 0; left -= CHUNK) {
-      const data = left >= CHUNK ? block : block.subarray(0, left * one.length);
-      if (!socket.write(data)) await once(socket, 'drain');
-    }
-    // The broker handles one client's packets in order: its PINGRESP means every PUBLISH before the
-    // PINGREQ has been read, authorized and handed on (kernel buffers do not count as accepted).
-    socket.write(PINGREQ);
-    socket.resume();
-    const pingresp = await readBytes(socket, 2);
-    if (pingresp[0] !== 0xd0) throw new Error(`expected PINGRESP, got ${pingresp.toString('hex')}`);
-    return performance.now();
-  });
-  const acceptedAt = Math.max(...(await Promise.all(sent)));
-  acceptedAll = true;
-  lastAt = Math.max(lastAt, acceptedAt);
-  await done;
-  const afterPublish = redis ? await redisCommands(redis) : undefined;
-  for (const socket of [subscriber, ...publishers]) socket.destroy();
-
-  const delivered = Math.floor(received / packetSize);
-  const result = {
-    variant,
-    messages: total,
-    delivered,
-    acceptedPerSec: total / ((acceptedAt - start) / 1000),
-    deliveredPerSec: delivered / ((lastAt - start) / 1000),
-  };
-  if (redis) {
-    result.redisPerSubscribe = commandsBetween(before, afterSubscribe);
-    result.redisDuringPublish = commandsBetween(afterSubscribe, afterPublish);
-  }
-  return result;
-}
-
 async function main() {
   const redisServer = await startThrowawayRedis();
   const redis = new Redis(redisServer.url);
-  const scope = scopeOf(DEVICES);
-  const hash = bcrypt.hashSync(SECRET, 4);
-  let pipeline = redis.pipeline();
-  for (let i = 0; i < DEVICES; i++) {
-    pipeline.hset(`${PREFIX}device:${deviceId(i)}`, { tags: `group=${i % 10},batch=${i % 20}` });
-    if (pipeline.length >= 1000) {
-      await pipeline.exec();
-      pipeline = redis.pipeline();
-    }
-  }
-  for (const i of [...scope.byId, ...scope.byTag]) {
-    pipeline.hset(`${PREFIX}key:key-${i}`, { secret: hash, restrictions: scope.restrictions });
-  }
-  await pipeline.exec();
+  const scope = await seedPublishScope(redis, DEVICES);
 
   const barePort = await freeLoopbackPort();
   const bare = await startBroker([...nodeArgs('BENCH_BARE_NODE_ARGS'), 'bench/bare-aedes.mjs'], {
@@ -297,17 +83,20 @@ async function main() {
   };
   try {
     // One warm-up run each (JIT), not reported.
-    await oneRun('bare', barePort, scope);
-    await oneRun('keygate', keygatePort, scope);
-    if (mosquitto) await oneRun('mosquitto', mosquittoPort, scope);
+    await oneRun('bare', barePort, scope, undefined, SIZES);
+    await oneRun('keygate', keygatePort, scope, undefined, SIZES);
+    if (mosquitto) await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES);
     for (let r = 0; r < RUNS; r++) {
       // bare and keygate back to back, in alternating order (their paired ratio is the target's).
-      const bareRun = () => oneRun('bare', barePort, scope);
-      const keygateRun = () => oneRun('keygate', keygatePort, scope, redis);
+      const bareRun = () => oneRun('bare', barePort, scope, undefined, SIZES);
+      const keygateRun = () => oneRun('keygate', keygatePort, scope, redis, SIZES);
       for (const run of r % 2 === 0 ? [bareRun, keygateRun] : [keygateRun, bareRun]) {
         runs.push(progress({ round: r, ...(await run()) }));
       }
-      if (mosquitto) runs.push(progress({ round: r, ...(await oneRun('mosquitto', mosquittoPort, scope)) }));
+      if (mosquitto)
+        runs.push(
+          progress({ round: r, ...(await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES)) }),
+        );
     }
   } finally {
     await mosquitto?.stop();

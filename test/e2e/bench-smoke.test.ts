@@ -160,3 +160,37 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
     await rm(dir, { recursive: true, force: true });
   }
 }, 180_000);
+
+it('the instruction-count benchmark runs both brokers under callgrind (or says valgrind is missing)', async () => {
+  const { stdout } = await run(process.execPath, ['bench/instructions.mjs', '--json'], {
+    env: {
+      ...process.env,
+      BENCH_DEVICES: '100',
+      BENCH_PUBLISHERS: '2',
+      BENCH_CG_WARM_CONNECTS: '40',
+      BENCH_CG_CONNECTS: '20',
+      BENCH_CG_IN_FLIGHT: '4',
+      BENCH_CG_WARM_RUNS: '1',
+      BENCH_CG_MESSAGES: '100',
+      REDIS_URL: '',
+    },
+    timeout: 240_000,
+  });
+  const report = JSON.parse(stdout.trim()) as {
+    skipped?: string;
+    bare: { instructionsPerConnect: number; instructionsPerMessage: number; delivered: string };
+    keygate: { instructionsPerConnect: number; instructionsPerMessage: number; delivered: string };
+    ratio: { connect: number; message: number };
+  };
+  if (report.skipped !== undefined) {
+    expect(report.skipped).toMatch(/valgrind/);
+    return;
+  }
+  for (const broker of [report.bare, report.keygate]) {
+    expect(broker.instructionsPerConnect).toBeGreaterThan(1000);
+    expect(broker.instructionsPerMessage).toBeGreaterThan(100);
+    expect(broker.delivered).toBe('100/100');
+  }
+  expect(report.ratio.connect).toBeGreaterThan(0);
+  expect(report.ratio.message).toBeGreaterThan(0);
+}, 300_000);

@@ -27,15 +27,12 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import mqttPacket from 'mqtt-packet';
-
-const { generate } = mqttPacket;
+import { connectOnce } from './lib.mjs';
 
 function settings() {
   const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -66,7 +63,6 @@ const PREFIX = 'keygate:';
 const deviceId = (i) => `dev-${String(i).padStart(7, '0')}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const jitter = (ms) => Math.random() * ms;
-const DISCONNECT = generate({ cmd: 'disconnect' });
 
 /** BENCH_HASHES secrets and their bcrypt hashes, computed in one worker thread per core. */
 async function makeHashes(count, cost) {
@@ -94,46 +90,10 @@ async function makeHashes(count, cost) {
 }
 
 /**
- * One CONNECT on a new socket. Resolves to { code, socket } once the CONNACK arrived (code = its return
- * code), or { code: 'closed' } / { code: 'refused' } when the socket closed first or could not connect.
- * With `keep` the socket stays open on CONNACK 0, else a DISCONNECT is sent and the socket closed.
- */
-/**
  * The source address of device `i`: devices are spread over loopback addresses (127.1.0.1 ...), as a
  * fleet is over the internet — keygate's brute-force limits count per source address.
  */
 const sourceOf = (i) => `127.1.${(i >> 8) & 255}.${(i & 255) | 0 || 1}`;
-
-function connectOnce(port, packet, keep, localAddress = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
-    socket.setNoDelay(true);
-    let buffered = Buffer.alloc(0);
-    let settled = false;
-    const settle = (result) => {
-      if (settled) return;
-      settled = true;
-      socket.off('data', onData);
-      resolve(result);
-    };
-    const onData = (chunk) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 4) return;
-      const code = buffered[0] === 0x20 ? buffered[3] : `packet 0x${buffered[0].toString(16)}`;
-      if (code === 0 && keep) {
-        settle({ code, socket });
-        return;
-      }
-      if (code === 0) socket.end(DISCONNECT);
-      else socket.destroy();
-      settle({ code });
-    };
-    socket.once('connect', () => socket.write(packet));
-    socket.on('data', onData);
-    socket.on('error', (err) => settle({ code: err.code === 'ECONNREFUSED' ? 'refused' : 'closed' }));
-    socket.once('close', () => settle({ code: 'closed' }));
-  });
-}
 
 /** `clients` ({ packet }) connected and disconnected with `inFlight` at a time; CONNACK 3 is retried. */
 async function rateRun(variant, port, clients, inFlight, limitS = Number.POSITIVE_INFINITY, maxAttempts = 5) {
@@ -276,7 +236,7 @@ async function main() {
   const [
     { Redis },
     { freeLoopbackPort, startThrowawayRedis },
-    { connectPacket, median, medianPairedRatio, saveResults, startMosquitto, waitForPort },
+    { connectPacket, keygateBenchEnv, median, medianPairedRatio, saveResults, startMosquitto, waitForPort },
   ] = await Promise.all([import('ioredis'), import('../dist/demo/redis-server.js'), import('./lib.mjs')]);
 
   // Device ranges: warm keys, cold keys (one per cold CONNECT, never reused), storm, restart.
@@ -347,12 +307,8 @@ async function main() {
   await pipeline.exec();
 
   const keygateEnv = async (extra = {}) => ({
-    REDIS_URL: redisServer.url,
+    ...keygateBenchEnv(redisServer.url, PREFIX),
     MQTT_HOST: '127.0.0.1',
-    KEYGATE_PREFIX: PREFIX,
-    KEYGATE_PERSISTENCE: 'memory',
-    KEYGATE_NOTIFICATIONS: 'on',
-    KEYGATE_REVALIDATE_MS: '3600000',
     ...extra,
   });
   const spawnBroker = (args, env) =>

@@ -22,12 +22,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { connectPacket, saveResults } from './lib.mjs';
+import { connectOnce, connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
 import { deviceId, oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 
 const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -42,7 +41,6 @@ const SIZES = {
   payload: 64,
 };
 const WARM_KEYS = 500;
-const DISCONNECT = Buffer.from([0xe0, 0]);
 const json = process.argv.includes('--json');
 const log = (text) => {
   if (!json) process.stderr.write(`${text}\n`);
@@ -57,31 +55,6 @@ function hasValgrind() {
   }
 }
 
-/** One CONNECT: resolves with the CONNACK return code (after sending DISCONNECT), or 'closed'. */
-function connectOnce(port, packet) {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.setNoDelay(true);
-    let received = Buffer.alloc(0);
-    let settled = false;
-    const settle = (outcome) => {
-      if (settled) return;
-      settled = true;
-      resolve(outcome);
-    };
-    socket.once('connect', () => socket.write(packet));
-    socket.on('data', (chunk) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4) return;
-      if (received[3] === 0) socket.end(DISCONNECT);
-      else socket.destroy();
-      settle(received[3]);
-    });
-    socket.on('error', () => settle('closed'));
-    socket.once('close', () => settle('closed'));
-  });
-}
-
 /** `count` accepted CONNECTs, IN_FLIGHT at once, cycling over `packets`; a refusal is retried. */
 async function connects(port, packets, count) {
   let next = 0;
@@ -90,7 +63,7 @@ async function connects(port, packets, count) {
     Array.from({ length: IN_FLIGHT }, async () => {
       while (next < count) {
         const packet = packets[next++ % packets.length];
-        for (let attempt = 0; (await connectOnce(port, packet)) !== 0; attempt++) {
+        for (let attempt = 0; (await connectOnce(port, packet)).code !== 0; attempt++) {
           refused++;
           if (attempt > 50) throw new Error('CONNECT refused 50 times in a row');
           await new Promise((resolve) => setTimeout(resolve, 200));
@@ -99,24 +72,6 @@ async function connects(port, packets, count) {
     }),
   );
   return refused;
-}
-
-/** Resolves once something listens on `port` (valgrind makes a broker's start-up slow). */
-async function listening(port, child) {
-  for (let i = 0; i < 1200; i++) {
-    if (child.exitCode !== null) throw new Error('the broker exited under valgrind');
-    const up = await new Promise((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (up) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`nothing listens on ${port}`);
 }
 
 /**
@@ -159,7 +114,8 @@ async function measure(variant, script, env, scope, dir) {
   );
   const control = (flag) => execFileSync('callgrind_control', [flag, String(child.pid)], { stdio: 'ignore' });
   try {
-    await listening(port, child);
+    // valgrind makes a broker's start-up slow: up to 60 s.
+    await waitForPort(port, { attempts: 1200, child });
     // keygate: "broker ready" can come before its Redis connection is (CONNACK 3, retried).
     const inScope = [...scope.byId, ...scope.byTag].slice(0, WARM_KEYS);
     const packets = inScope.map((i) => connectPacket(deviceId(i), `key-${i}`, SECRET));
@@ -210,14 +166,7 @@ async function main() {
     const keygate = await measure(
       'keygate',
       'dist/server/main.js',
-      {
-        REDIS_URL: redisServer.url,
-        HTTP_PORT: '0',
-        KEYGATE_PREFIX: PREFIX,
-        KEYGATE_PERSISTENCE: 'memory',
-        KEYGATE_NOTIFICATIONS: 'on',
-        KEYGATE_REVALIDATE_MS: '3600000',
-      },
+      { ...keygateBenchEnv(redisServer.url, PREFIX), HTTP_PORT: '0' },
       scope,
       dir,
     );

@@ -2,9 +2,18 @@
 import { connect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 
-/** Resolves once something accepts TCP connections on the port (a broker child process is up). */
-export async function waitForPort(port) {
-  for (let i = 0; i < 400; i++) {
+const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
+
+/**
+ * Resolves once something accepts TCP connections on the port (a broker child process is up): tries
+ * `attempts` times, 50 ms apart (400: 20 s; a broker under valgrind needs more), and gives up early when
+ * `child` has exited.
+ */
+export async function waitForPort(port, { attempts = 400, child } = {}) {
+  for (let i = 0; i < attempts; i++) {
+    if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+      throw new Error(`the broker exited before listening on ${port}`);
+    }
     const socket = connect(port, '127.0.0.1');
     const ok = await new Promise((resolve) => {
       socket.once('connect', () => resolve(true));
@@ -15,6 +24,56 @@ export async function waitForPort(port) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`nothing listens on ${port}`);
+}
+
+/**
+ * One CONNECT on a new socket. Resolves to { code, socket } once the CONNACK arrived (code = its return
+ * code), or { code: 'closed' } / { code: 'refused' } when the socket closed first or could not connect.
+ * With `keep` the socket stays open on CONNACK 0, else a DISCONNECT is sent and the socket closed.
+ */
+export function connectOnce(port, packet, keep, localAddress = '127.0.0.1') {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress });
+    socket.setNoDelay(true);
+    let buffered = Buffer.alloc(0);
+    let settled = false;
+    const settle = (result) => {
+      if (settled) return;
+      settled = true;
+      socket.off('data', onData);
+      resolve(result);
+    };
+    const onData = (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 4) return;
+      const code = buffered[0] === 0x20 ? buffered[3] : `packet 0x${buffered[0].toString(16)}`;
+      if (code === 0 && keep) {
+        settle({ code, socket });
+        return;
+      }
+      if (code === 0) socket.end(DISCONNECT);
+      else socket.destroy();
+      settle({ code });
+    };
+    socket.once('connect', () => socket.write(packet));
+    socket.on('data', onData);
+    socket.on('error', (err) => settle({ code: err.code === 'ECONNREFUSED' ? 'refused' : 'closed' }));
+    socket.once('close', () => settle({ code: 'closed' }));
+  });
+}
+
+/**
+ * keygate's settings in the benchmarks that compare it with bare aedes: aedes' in-memory persistence (as
+ * bare aedes has), the change feed on, the periodic re-validation (once an hour) out of the runs' way.
+ */
+export function keygateBenchEnv(redisUrl, prefix) {
+  return {
+    REDIS_URL: redisUrl,
+    KEYGATE_PREFIX: prefix,
+    KEYGATE_PERSISTENCE: 'memory',
+    KEYGATE_NOTIFICATIONS: 'on',
+    KEYGATE_REVALIDATE_MS: '3600000',
+  };
 }
 
 /**

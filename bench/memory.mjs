@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { connectPacket, saveResults, waitForPort } from './lib.mjs';
+import { connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
@@ -99,12 +99,8 @@ try {
   results = [
     await measure('bare', 'bench/bare-aedes.mjs', {}),
     await measure('keygate', 'dist/server/main.js', {
-      REDIS_URL: redisServer.url,
+      ...keygateBenchEnv(redisServer.url, PREFIX),
       HTTP_PORT: '0',
-      KEYGATE_PREFIX: PREFIX,
-      KEYGATE_PERSISTENCE: 'memory',
-      KEYGATE_NOTIFICATIONS: 'on',
-      KEYGATE_REVALIDATE_MS: '3600000',
     }),
   ];
 } finally {

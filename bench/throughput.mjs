@@ -19,7 +19,14 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { median, medianPairedRatio, saveResults, startMosquitto, waitForPort } from './lib.mjs';
+import {
+  keygateBenchEnv,
+  median,
+  medianPairedRatio,
+  saveResults,
+  startMosquitto,
+  waitForPort,
+} from './lib.mjs';
 import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
@@ -60,14 +67,10 @@ async function main() {
   });
   const keygatePort = await freeLoopbackPort();
   const keygate = await startBroker([...nodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
-    REDIS_URL: redisServer.url,
+    ...keygateBenchEnv(redisServer.url, PREFIX),
     MQTT_PORT: String(keygatePort),
     MQTT_HOST: '127.0.0.1',
     HTTP_PORT: '0',
-    KEYGATE_PREFIX: PREFIX,
-    KEYGATE_PERSISTENCE: 'memory',
-    KEYGATE_NOTIFICATIONS: 'on',
-    KEYGATE_REVALIDATE_MS: '3600000',
   });
   const mosquittoPort = await freeLoopbackPort();
   const inScope = [...scope.byId, ...scope.byTag];

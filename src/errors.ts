@@ -102,6 +102,10 @@ export const errorCatalogue = {
     message: 'too many secret verifications queued',
     connack: ConnackCode.SERVER_UNAVAILABLE,
   },
+  KG_ERR_CONNECTION_GONE: {
+    message: 'connection closed before the CONNECT was decided',
+    connack: ConnackCode.SERVER_UNAVAILABLE,
+  },
   KG_ERR_INTERNAL: { message: 'internal error', connack: ConnackCode.SERVER_UNAVAILABLE },
 
   // Publish / subscribe refusals (SPEC section 3)

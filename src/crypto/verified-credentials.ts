@@ -50,11 +50,19 @@ function expiryOf(remembered: string): number {
   return expiryBytes.readDoubleBE(0);
 }
 
-/** Whether `entry` remembers `proof` (constant-time). */
-function rememberedAs(entry: { readonly proof: string }, proof: Buffer): boolean {
-  const bytes = Buffer.from(entry.proof, 'latin1');
-  const remembered = bytes.subarray(0, bytes.length - EXPIRY_BYTES);
-  return remembered.length === proof.length && timingSafeEqual(remembered, proof);
+/**
+ * Whether `entry` remembers `proof` (a proof as a one-byte string, see `digest`). Constant-time: the loop
+ * has no branch on the bytes and always reads all 32. (And what is compared are MACs under a key the peer
+ * does not know, of input the peer chose: how many leading bytes matched would tell it nothing it could
+ * steer a next guess with — unlike a MAC the peer supplies itself, as in a webhook signature.) A string
+ * loop rather than `timingSafeEqual`, which needs two Buffers: one more allocation and a call into C++ on
+ * every warm reconnect (issue 7, target 3).
+ */
+function rememberedAs(entry: { readonly proof: string }, proof: string): boolean {
+  if (proof.length !== PROOF_BYTES || entry.proof.length !== PROOF_BYTES + EXPIRY_BYTES) return false;
+  let difference = 0;
+  for (let i = 0; i < PROOF_BYTES; i++) difference |= entry.proof.charCodeAt(i) ^ proof.charCodeAt(i);
+  return difference === 0;
 }
 
 /** What a remembered proof carries besides itself (read-only to callers). */
@@ -122,15 +130,26 @@ export class VerifiedCredentials<T = unknown> {
 
   /**
    * The proof for these credentials: HMAC-SHA256 under the cache key (RFC 2104) of the three parts, each
-   * prefixed by its UTF-8 length as 4 bytes big-endian (no two inputs share an encoding).
-   *
-   * Spelt out as RFC 2104's two hashes over pads prepared once, each a one-shot `crypto.hash`: it runs on
-   * every warm reconnect, where `createHmac` (a key set-up, an object, six updates and a digest, each a
-   * call into OpenSSL) took ~20 µs of a ~550 µs CONNECT in the broker (issue 7, target 3). The same bytes
-   * as `createHmac('sha256', key)` over the same message (test/unit/verified-credentials.test.ts).
+   * prefixed by its UTF-8 length as 4 bytes big-endian (no two inputs share an encoding). The secret may
+   * be given as its UTF-8 bytes (the CONNECT's password, checked as `secretBytes` does): the same proof.
    */
-  proof(keyName: string, secretHash: string, secret: string): Buffer {
-    const most = SHA256_BLOCK_BYTES + 12 + 3 * (keyName.length + secretHash.length + secret.length);
+  proof(keyName: string, secretHash: string, secret: string | Uint8Array): Buffer {
+    return Buffer.from(this.digest(keyName, secretHash, secret), 'latin1');
+  }
+
+  /**
+   * The proof as a one-byte (latin1) string of its 32 bytes: what memory keeps and compares.
+   *
+   * Spelt out as RFC 2104's two hashes over pads prepared once, each a one-shot `crypto.hash` with a
+   * string result: it runs on every warm reconnect, where `createHmac` (a key set-up, an object, six
+   * updates and a digest, each a call into OpenSSL) took ~20 µs of a ~550 µs CONNECT in the broker, and
+   * the same two hashes returning Buffers (an ArrayBuffer each) about twice what they take now (issue 7,
+   * target 3). The same bytes as `createHmac('sha256', key)` over the same message
+   * (test/unit/verified-credentials.test.ts).
+   */
+  private digest(keyName: string, secretHash: string, secret: string | Uint8Array): string {
+    const secretMost = typeof secret === 'string' ? 3 * secret.length : secret.length;
+    const most = SHA256_BLOCK_BYTES + 12 + 3 * (keyName.length + secretHash.length) + secretMost;
     if (this.inner.length < most) {
       const grown = Buffer.alloc(Math.max(most, 2 * this.inner.length));
       this.inner.copy(grown, 0, 0, SHA256_BLOCK_BYTES);
@@ -140,16 +159,21 @@ export class VerifiedCredentials<T = unknown> {
       secret,
       this.writePart(secretHash, this.writePart(keyName, SHA256_BLOCK_BYTES)),
     );
-    const innerDigest = hash('sha256', this.inner.subarray(0, end), 'buffer');
+    const innerDigest = hash('sha256', this.inner.subarray(0, end), 'binary');
     // The message held the secret: wiped, so that it does not linger in memory until the next proof.
     this.inner.fill(0, SHA256_BLOCK_BYTES, end);
-    innerDigest.copy(this.outer, SHA256_BLOCK_BYTES);
-    return hash('sha256', this.outer, 'buffer');
+    this.outer.write(innerDigest, SHA256_BLOCK_BYTES, 'latin1');
+    return hash('sha256', this.outer, 'binary');
   }
 
   /** Writes `part` (UTF-8) at `at` + 4 in the inner message, its length at `at`; returns where it ends. */
-  private writePart(part: string, at: number): number {
-    const written = this.inner.write(part, at + 4, 'utf8');
+  private writePart(part: string | Uint8Array, at: number): number {
+    let written: number;
+    if (typeof part === 'string') written = this.inner.write(part, at + 4, 'utf8');
+    else {
+      this.inner.set(part, at + 4);
+      written = part.length;
+    }
     this.inner.writeUInt32BE(written, at);
     return at + 4 + written;
   }
@@ -160,7 +184,7 @@ export class VerifiedCredentials<T = unknown> {
    */
   recognises(id: string, proof: Buffer, shared?: string): boolean {
     const entry = this.live(id);
-    if (entry !== undefined && rememberedAs(entry, proof)) return true;
+    if (entry !== undefined && rememberedAs(entry, proof.toString('latin1'))) return true;
     if (shared === undefined || !this.shareable) return false;
     const stored = Buffer.from(shared, 'base64url');
     if (stored.length !== proof.length || !timingSafeEqual(stored, proof)) return false;
@@ -169,11 +193,12 @@ export class VerifiedCredentials<T = unknown> {
   }
 
   /**
-   * Whether `proof` is the one `attachment` was remembered with — `attachment` as `attachment(id)` has
-   * just returned it (live): a warm reconnect looks its entry up once, not again to compare the proof.
+   * Whether the proof of (`keyName`, the attachment's hash, `secret`) is the one `attachment` was
+   * remembered with — `attachment` as `attachment(id)` has just returned it (live): a warm reconnect looks
+   * its entry up once, not again to compare the proof, and never makes the proof a Buffer.
    */
-  recognisesAttached(attachment: Attachment<T>, proof: Buffer): boolean {
-    return rememberedAs(attachment as Remembered<T>, proof);
+  recognisesAttached(attachment: Attachment<T>, keyName: string, secret: string | Uint8Array): boolean {
+    return rememberedAs(attachment as Remembered<T>, this.digest(keyName, attachment.hashId, secret));
   }
 
   /** The entry of `id` unless it has expired (then it is dropped). */
@@ -259,9 +284,7 @@ export class VerifiedCredentials<T = unknown> {
       const oldest = this.remembered.keys().next();
       if (!oldest.done) this.remembered.delete(oldest.value);
     }
-    const entry = Buffer.allocUnsafe(proof.length + EXPIRY_BYTES);
-    proof.copy(entry);
-    entry.writeDoubleBE(this.now() + this.ttlMs, proof.length);
-    this.remembered.set(id, new Remembered<T>(entry.toString('latin1')));
+    expiryBytes.writeDoubleBE(this.now() + this.ttlMs, 0);
+    this.remembered.set(id, new Remembered<T>(proof.toString('latin1') + expiryBytes.toString('latin1')));
   }
 }

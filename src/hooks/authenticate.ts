@@ -14,7 +14,7 @@ import type { Parsed } from '../policy/tags.js';
 import type { DeviceDirectory } from '../store/device-directory.js';
 import type { KeyStore } from '../store/key-store.js';
 import { bridge } from './bridge.js';
-import { clientAddress, clientIp } from './client-address.js';
+import { clientAddress, clientIp, connectionGone } from './client-address.js';
 import type { ConnectThrottle } from './connect-throttle.js';
 import type { FloodLimits } from './flood-limits.js';
 import { learnNamedDevice } from './named-device.js';
@@ -75,6 +75,29 @@ function decodeSecret(password: Buffer): string | undefined {
   const decoded = password.toString('utf8');
   const secret = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
   return secret.includes('\u0000') ? undefined : secret;
+}
+
+/** UTF-8's byte order mark, which `decodeSecret` skips. */
+const BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * The secret's UTF-8 bytes — exactly the bytes of `decodeSecret(password)` encoded as UTF-8 — or undefined
+ * when `decodeSecret` would refuse the password. A warm reconnect's proof is made over these, without
+ * decoding a string only to encode it again (issue 7, target 3).
+ */
+function secretBytes(password: Buffer): Buffer | undefined {
+  if (password.length === 0 || password.length > MAX_SECRET_BYTES) return undefined;
+  // One pass: a 0 byte (in valid UTF-8, U+0000 and nothing else) refuses; all bytes under 0x80 is ASCII,
+  // valid UTF-8 without the call into C++ that `isUtf8` is.
+  let bits = 0;
+  for (let i = 0; i < password.length; i++) {
+    const byte = password[i] as number;
+    if (byte === 0) return undefined;
+    bits |= byte;
+  }
+  if ((bits & 0x80) !== 0 && !isUtf8(password)) return undefined;
+  const bom = password[0] === BOM[0] && password[1] === BOM[1] && password[2] === BOM[2];
+  return bom ? password.subarray(BOM.length) : password;
 }
 
 /**
@@ -210,7 +233,7 @@ function fromMemory(
   deps: AuthenticateDeps,
   request: ConnectRequest,
   username: string,
-  secret: string,
+  secret: string | Uint8Array,
 ): Known | undefined {
   const { verified, warm } = deps;
   if (verified === undefined || warm === undefined) return undefined;
@@ -218,8 +241,7 @@ function fromMemory(
   if (attachment === undefined) return undefined;
   const record = deps.directory.get(request.clientId);
   if (record === undefined) return undefined;
-  const proof = verified.proof(deps.store.keyspace.key(username), attachment.hashId, secret);
-  if (!verified.recognisesAttached(attachment, proof)) return undefined;
+  if (!verified.recognisesAttached(attachment, deps.store.keyspace.key(username), secret)) return undefined;
   return {
     fingerprint: attachment.hashId,
     key: { ok: true, value: attachment.value },
@@ -239,7 +261,7 @@ export function admitFromMemory(deps: AuthenticateDeps, request: ConnectRequest)
   }
   if (!isValidIdentifier(clientId) || !isValidIdentifier(username)) return undefined;
   if (deps.throttle?.check(request.address, username) || deps.floods?.backedOff(clientId)) return undefined;
-  const secret = decodeSecret(password);
+  const secret = secretBytes(password);
   if (secret === undefined) return undefined;
   const known = fromMemory(deps, request, username, secret);
   if (known === undefined) return undefined;
@@ -248,6 +270,11 @@ export function admitFromMemory(deps: AuthenticateDeps, request: ConnectRequest)
   deps.metrics?.verifiedFromCache?.();
   deps.metrics?.connectFromMemory?.();
   return newSession(request, known.fingerprint, right.principal);
+}
+
+/** Whether a warm reconnect must know the peer's address (see ConnectThrottle.addressesOnRecord). */
+function addressMatters(deps: AuthenticateDeps): boolean {
+  return deps.throttle?.addressesOnRecord === true || deps.warm?.bansNoticed === true;
 }
 
 /** Aedes' `authenticate` hook. */
@@ -277,8 +304,9 @@ export function createAuthenticate(deps: AuthenticateDeps) {
   ): void {
     const connect = sessions.takeConnect(client);
     const clientId = connect?.rawClientId ?? '';
-    const address = clientIp(client);
-    const accessKey = isValidIdentifier(username) ? username : undefined;
+    // The peer's address (a getpeername(2) the first time) is read for a warm reconnect only when an
+    // address has a record or a ban was noticed: otherwise every address is decided alike (issue 7).
+    let address = addressMatters(deps) ? clientIp(client) : undefined;
     const request: ConnectRequest = { clientId, username, password, will: connect?.will, address };
     const accept = (session: Session): void => {
       sessions.open(client, session);
@@ -308,9 +336,21 @@ export function createAuthenticate(deps: AuthenticateDeps) {
       accept(known);
       return;
     }
+    const accessKey = isValidIdentifier(username) ? username : undefined;
+    // The full way needs the address whatever the records: its failures are counted against it.
+    address ??= clientIp(client);
+    if (address === undefined && connectionGone(client)) {
+      // Closed before it could be decided (a peer that sends a CONNECT and resets at once): nobody can read
+      // a CONNACK, and a verification now could not be counted against the address it came from. Refused
+      // without one; aedes sends nothing on a closed connection.
+      deps.metrics?.connect(ConnackCode.SERVER_UNAVAILABLE);
+      done(new KeygateError('KG_ERR_CONNECTION_GONE') as AuthenticateError, null);
+      return;
+    }
     const verifyWaitMs = deps.verifyWaitMs ?? 0;
     const waiting: ConnectRequest = {
       ...request,
+      address,
       onVerification: () => bridged.extend(verifyWaitMs),
     };
     const bridged = bridge(

@@ -29,3 +29,13 @@ export function clientIp(client: Client | null): string | undefined {
   // An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d: count it as a.b.c.d.
   return ip?.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
+
+/**
+ * Whether the connection under `client` is already destroyed (its peer address can no longer be read):
+ * the TCP or TLS socket, or for WebSocket the stream and the upgrade request's socket.
+ */
+export function connectionGone(client: Client): boolean {
+  const conn = client.conn as { destroyed?: boolean } | undefined;
+  const socket = client.req?.socket as { destroyed?: boolean } | undefined;
+  return conn?.destroyed === true || socket?.destroyed === true;
+}

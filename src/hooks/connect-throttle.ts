@@ -145,6 +145,14 @@ export class ConnectThrottle {
     return this.settings.threshold > 0;
   }
 
+  /**
+   * Whether any address has a record (failures or a ban). While none has, `check` and `success` decide the
+   * same for every address — and a warm reconnect need not read its peer's address (a getpeername(2)).
+   */
+  get addressesOnRecord(): boolean {
+    return this.enabled && this.addresses.size > 0;
+  }
+
   /** Records held (addresses, keys): bounded by maxEntries each. */
   get size(): { addresses: number; keys: number } {
     return { addresses: this.addresses.size, keys: this.keys.size };
@@ -156,7 +164,8 @@ export class ConnectThrottle {
    * using the key from an address with a clean record still connects (no lock-out from elsewhere).
    */
   check(address: string | undefined, key: string | undefined): Ban | undefined {
-    if (!this.enabled) return undefined;
+    // Nothing on record (the usual case: every warm reconnect asks): no ban, without reading the clock.
+    if (!this.enabled || (this.addresses.size === 0 && this.keys.size === 0)) return undefined;
     const now = this.now();
     if (address !== undefined) {
       const ban = this.addresses.ban(address, now);

@@ -59,17 +59,33 @@ export function createSession(
  * leave the indexes lazily (on the next look-up or sweep).
  */
 export class SessionRegistry {
+  /** Only the CONNECTs that carry something `authenticate` cannot read off the client (see rememberConnect). */
   private readonly connects = new WeakMap<Client, ConnectInfo>();
+  /** Whether keygate's preConnect hook has run: without it a will would go unchecked (fail closed). */
+  private preConnectRan = false;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly byKey = new Map<string, Indexed>();
   private readonly byDevice = new Map<string, Indexed>();
 
+  /**
+   * Keeps what `authenticate` will need of this CONNECT — only when it has a will (not on the client yet
+   * when `authenticate` runs) or an empty client ID (aedes has replaced it by then). Most CONNECTs have
+   * neither, and keep nothing: a WeakMap entry per CONNECT was a measurable part of a warm reconnect
+   * (issue 7, target 3).
+   */
   rememberConnect(client: Client, info: ConnectInfo): void {
-    this.connects.set(client, info);
+    this.preConnectRan = true;
+    if (info.will || info.rawClientId === '') this.connects.set(client, info);
   }
 
+  /**
+   * What preConnect kept of this client's CONNECT: the client ID as sent and the will. Undefined when
+   * keygate's preConnect hook was never installed (then `authenticate` refuses: it cannot check a will).
+   */
   takeConnect(client: Client): ConnectInfo | undefined {
+    if (!this.preConnectRan) return undefined;
     const info = this.connects.get(client);
+    if (info === undefined) return { rawClientId: client.id, will: undefined };
     this.connects.delete(client);
     return info;
   }

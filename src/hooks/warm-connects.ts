@@ -117,6 +117,11 @@ export class WarmConnects {
     return this.verified.attachment(accessKey);
   }
 
+  /** Whether a ban has been noticed (then `attachmentFor` needs the peer's address). */
+  get bansNoticed(): boolean {
+    return this.bans.size > 0;
+  }
+
   /** A key was written, deleted, renamed or expired. */
   keyChanged(accessKey: string): void {
     this.generation++;

@@ -38,6 +38,7 @@ export interface FrameGuardOptions {
 /** The part of aedes' Client the guard reads: aedes sets `conn.client` when it handles the connection. */
 interface GuardedConn {
   client?: { connackSent?: boolean } | null;
+  readonly remoteAddress?: string | undefined;
 }
 
 const CONNECT = 1;
@@ -133,6 +134,17 @@ function guardedRead(this: Duplex & GuardedConn & { [GUARD]: Guard }, size?: num
 }
 
 /**
+ * The `destroy` of every guarded stream. A connection closed before its CONNACK (aedes' CONNECT timeout, a
+ * frame-guard drop, a refused CONNECT) is logged with its peer's address, and a destroyed socket no longer
+ * knows it: it is read (and kept by Node) first. Connections that got their CONNACK close without the read:
+ * reading every peer's address when the connection opens cost each CONNECT a getpeername(2) (issue 7).
+ */
+function guardedDestroy(this: Duplex & GuardedConn, error?: Error): unknown {
+  if (this.client?.connackSent !== true && !this.destroyed) void this.remoteAddress;
+  return (Object.getPrototypeOf(this) as Duplex).destroy.call(this, error);
+}
+
+/**
  * Guards one MQTT connection stream (a TCP or TLS socket, or the Duplex over a WebSocket) before aedes
  * reads it. aedes reads with `conn.read()` on 'readable' (aedes/lib/client.js); the guard wraps that
  * instance's `read` and follows the MQTT framing [MQTT-2.2.3] over each chunk returned, jumping from
@@ -148,9 +160,10 @@ function guardedRead(this: Duplex & GuardedConn & { [GUARD]: Guard }, size?: num
  */
 export function guardConnection(conn: Duplex, options: FrameGuardOptions): void {
   // The prototype's `read` is the one wrapped: a stream whose own `read` was replaced is not supported.
-  if (Object.hasOwn(conn, 'read'))
-    throw new TypeError('guardConnection: the stream already has its own read()');
+  if (Object.hasOwn(conn, 'read') || Object.hasOwn(conn, 'destroy'))
+    throw new TypeError('guardConnection: the stream already has its own read() or destroy()');
   const guarded = conn as Duplex & GuardedConn & { [GUARD]: Guard };
   guarded[GUARD] = new Guard(options);
   conn.read = guardedRead as Duplex['read'];
+  conn.destroy = guardedDestroy as Duplex['destroy'];
 }

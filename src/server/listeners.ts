@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import type { Aedes } from 'aedes';
@@ -232,10 +232,11 @@ export async function startListeners(
     },
   };
   const handle = (conn: Duplex, req?: IncomingMessage): void => {
-    // Read the peer now (Node keeps it once read; a destroyed socket forgets it, and aedes' CONNECT
-    // timeout log needs it). Over WebSocket the stream has none: the upgrade request's socket has it.
-    const hasPeer = (conn as Socket).remoteAddress !== undefined;
-    if (!hasPeer && req !== undefined) upgrades.set(conn, req);
+    // The peer's address is read when something needs it — a log line, the throttle — while the
+    // connection is open (a destroyed socket no longer knows it): not here, where it would cost every
+    // CONNECT a getpeername(2) (issue 7, target 3). Over WebSocket the stream has none: the upgrade
+    // request's socket has it.
+    if (!(conn instanceof Socket) && req !== undefined) upgrades.set(conn, req);
     guardConnection(conn, guardOptions);
     broker.handle(conn as never, req as never);
   };

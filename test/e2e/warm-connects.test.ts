@@ -103,6 +103,35 @@ describe('warm reconnects decided from memory', () => {
     expect((await commandCounts()).hgetall).toBeGreaterThan(before.hgetall ?? 0);
   });
 
+  it('a secret in multi-byte UTF-8, sent with or without a byte order mark, is recognised from memory; one character off is not', async () => {
+    // The warm path makes its proof over the password's bytes; the verification made it over the decoded
+    // secret. They must agree for every secret, and a BOM is skipped by both (src/cli/secret-input.ts).
+    const secret = 'pässwörd-✓-密码-🔑';
+    const t = await start();
+    await admin.hset(`${t.prefix}device:dev-u`, 'name', 'dev-u');
+    await admin.hset(`${t.prefix}key:key-u`, { secret: hashSecret(secret) });
+    const connack = (password: Buffer) =>
+      connackOf(t.broker.port, { clientId: 'dev-u', username: 'key-u', password });
+    const utf8 = Buffer.from(secret, 'utf8');
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), utf8]);
+    const warm = await eventually(async () => {
+      const before = await t.fromMemory();
+      expect(await connack(utf8)).toBe(0);
+      return (await t.fromMemory()) > before;
+    }, 5000);
+    expect(warm).toBe(true);
+    const memoryBefore = await t.fromMemory();
+    const verifications = await t.metric('keygate_bcrypt_verifications_total');
+    expect(await connack(utf8)).toBe(0);
+    expect(await connack(withBom)).toBe(0);
+    expect(await t.fromMemory()).toBe(memoryBefore + 2);
+    expect(await t.metric('keygate_bcrypt_verifications_total')).toBe(verifications);
+    // The last character changed, or a NUL inserted: not recognised, verified (and refused) the full way.
+    expect(await connack(Buffer.from(`${secret.slice(0, -2)}🔒`, 'utf8'))).toBe(4);
+    expect(await connack(Buffer.concat([utf8, Buffer.from([0])]))).toBe(4);
+    expect(await t.fromMemory()).toBe(memoryBefore + 2);
+  });
+
   it.each([
     ['key deleted', (p: string) => admin.del(`${p}key:key-1`), 4],
     ['key deactivated', (p: string) => admin.hset(`${p}key:key-1`, 'status', 'inactive'), 5],

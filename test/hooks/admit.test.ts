@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import type { Client, ConnectPacket } from 'aedes';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretVerifier } from '../../src/crypto/secret-verifier.js';
 import { VerifiedCredentials } from '../../src/crypto/verified-credentials.js';
-import { type AuthenticateDeps, admit } from '../../src/hooks/authenticate.js';
+import type { KeygateError } from '../../src/errors.js';
+import { type AuthenticateDeps, admit, createAuthenticate } from '../../src/hooks/authenticate.js';
 import { ConnectThrottle } from '../../src/hooks/connect-throttle.js';
+import { createPreConnect } from '../../src/hooks/pre-connect.js';
 import { SessionRegistry } from '../../src/hooks/sessions.js';
 import type { KeyRecord } from '../../src/policy/model.js';
 import { DeviceDirectory } from '../../src/store/device-directory.js';
@@ -206,5 +209,39 @@ describe('admit with the brute-force throttle (README "Security: brute force")',
       admit(throttled, { ...request('key-1', 'guess-2'), address: '192.0.2.8' }),
     ).rejects.toMatchObject({ code: 'KG_ERR_BAD_CREDENTIALS' });
     expect(verifier.calls).toHaveLength(1);
+  });
+});
+
+describe('the authenticate hook', () => {
+  // A stand-in for aedes' Client: what the hook reads of it.
+  const fakeClient = (conn: { destroyed?: boolean; remoteAddress?: string }) =>
+    ({ id: 'dev-1', conn, req: undefined }) as unknown as Client;
+  const run = (hookDeps: AuthenticateDeps, client: Client, withPreConnect = true) =>
+    new Promise<{ error: KeygateError | null; success: boolean | null }>((resolve) => {
+      if (withPreConnect) {
+        createPreConnect(hookDeps.sessions)(client, { clientId: 'dev-1' } as ConnectPacket, () => {});
+      }
+      createAuthenticate(hookDeps)(client, 'key-1', Buffer.from(SECRET), (error, success) =>
+        resolve({ error: error as KeygateError | null, success }),
+      );
+    });
+
+  it('admits a CONNECT from an open connection', async () => {
+    const result = await run(deps, fakeClient({ remoteAddress: '192.0.2.1' }));
+    expect(result).toEqual({ error: null, success: true });
+  });
+
+  it('a connection closed before its CONNECT is decided is refused without a verification', async () => {
+    verifier.calls = [];
+    const result = await run(deps, fakeClient({ destroyed: true }));
+    expect(result.error?.code).toBe('KG_ERR_CONNECTION_GONE');
+    expect(result.error?.returnCode).toBe(3);
+    expect(verifier.calls).toHaveLength(0);
+  });
+
+  it('without keygate’s preConnect hook every CONNECT is refused (a will could not be checked)', async () => {
+    const alone = { ...deps, sessions: new SessionRegistry() };
+    const result = await run(alone, fakeClient({ remoteAddress: '192.0.2.1' }), false);
+    expect(result.error?.code).toBe('KG_ERR_CLIENT_ID_INVALID');
   });
 });

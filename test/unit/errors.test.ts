@@ -53,6 +53,7 @@ const EXPECTED: [ErrorCode, number | undefined, number][] = [
   ['KG_ERR_STORE_UNAVAILABLE', 3, 1],
   ['KG_ERR_AUTH_TIMEOUT', 3, 1],
   ['KG_ERR_OVERLOADED', 3, 1],
+  ['KG_ERR_CONNECTION_GONE', 3, 1],
   ['KG_ERR_INTERNAL', 3, 1],
   ['KG_ERR_TOPIC_INVALID', undefined, 1],
   ['KG_ERR_PUBLISH_DENIED', undefined, 1],

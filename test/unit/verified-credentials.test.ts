@@ -52,8 +52,27 @@ describe('VerifiedCredentials: proofs', () => {
     // Keys shorter than, equal to and longer than SHA-256's block (64 bytes: hashed first, RFC 2104).
     for (const key of [randomBytes(32), randomBytes(64), randomBytes(100)]) {
       const cache = new VerifiedCredentials({ ttlMs: 60_000, key });
-      for (const parts of cases) expect(cache.proof(...parts)).toEqual(hmac(key, parts));
+      for (const parts of cases) {
+        expect(cache.proof(...parts)).toEqual(hmac(key, parts));
+        // The secret given as its UTF-8 bytes (a warm reconnect's password) is the same proof.
+        const [keyName, hash, secret] = parts;
+        expect(cache.proof(keyName, hash, Buffer.from(secret, 'utf8'))).toEqual(hmac(key, parts));
+      }
     }
+  });
+
+  it('an attached proof is recognised from the secret as a string or as its bytes, and not from another', () => {
+    const cache = new VerifiedCredentials<string>({ ttlMs: 60_000 });
+    const secret = 'sécret 秘密 🔑';
+    cache.remember('k1', cache.proof('kg:key:k1', 'fp', secret));
+    cache.attach('k1', 'fp', 'record');
+    const attachment = cache.attachment('k1');
+    if (attachment === undefined) throw new Error('attached');
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', secret)).toBe(true);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', Buffer.from(secret, 'utf8'))).toBe(true);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', `${secret}!`)).toBe(false);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', Buffer.from(`${secret} `, 'utf8'))).toBe(false);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k2', secret)).toBe(false);
   });
 
   it('refuses a cache key shorter than 32 bytes, and a TTL of 0', () => {

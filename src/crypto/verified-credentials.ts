@@ -284,7 +284,11 @@ export class VerifiedCredentials<T = unknown> {
       const oldest = this.remembered.keys().next();
       if (!oldest.done) this.remembered.delete(oldest.value);
     }
-    expiryBytes.writeDoubleBE(this.now() + this.ttlMs, 0);
-    this.remembered.set(id, new Remembered<T>(proof.toString('latin1') + expiryBytes.toString('latin1')));
+    // One flat string, decoded from one buffer (a concatenation would be a cons string: two strings and a
+    // pair, kept for as long as the key is remembered — heap per connection, issue 7).
+    const entry = Buffer.allocUnsafe(proof.length + EXPIRY_BYTES);
+    proof.copy(entry);
+    entry.writeDoubleBE(this.now() + this.ttlMs, proof.length);
+    this.remembered.set(id, new Remembered<T>(entry.toString('latin1')));
   }
 }

@@ -203,10 +203,16 @@ export function createKeygate(options: KeygateOptions): Keygate {
       });
     });
     feed.on('resync', () => {
-      revalidateAll();
+      // Changes may have been missed: every device is read again and every session re-decided. With warm
+      // reconnects, the one read that makes memory usable again (after the (re)subscription) serves the
+      // sessions too — at start-up and after a Redis restart, one full read of the directory fewer.
+      if (warm === undefined) {
+        revalidateAll();
+        return;
+      }
       // Memory is usable for CONNECTs again once every device was read after the (re)subscription.
       void warm
-        ?.resync(async () => {
+        .resync(async () => {
           await directory.loadAll();
           const bans = await store.bans();
           if (!verified?.shareable) return { bans };
@@ -218,7 +224,15 @@ export function createKeygate(options: KeygateOptions): Keygate {
           }));
           return { bans, proven };
         })
-        .then(() => logger.debug('memory reloaded after the change feed (re)subscribed'));
+        .then((usable) => {
+          // Superseded (another resync, which re-decides the sessions in turn) or stopped: nothing more.
+          if (!usable) return;
+          logger.debug('memory reloaded after the change feed (re)subscribed');
+          return live.recheckAll();
+        })
+        .catch((err: unknown) =>
+          logger.warn({ err: (err as Error).message }, 're-validation after a resync failed'),
+        );
     });
     if (warm) {
       feed.on('ban', (name) => warm.banNoticed(name));

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { fingerprintSecretHash } from '../crypto/fingerprint.js';
 import type { SecretVerifier } from '../crypto/secret-verifier.js';
 import type { VerifiedCredentials } from '../crypto/verified-credentials.js';
-import { ConnackCode, KeygateError, toKeygateError } from '../errors.js';
+import { ConnackCode, type ErrorCode, KeygateError, toKeygateError } from '../errors.js';
 import type { KeygateMetrics } from '../metrics.js';
 import { decidePublish, type Principal } from '../policy/authorization.js';
 import { connectRight, type DeviceRead } from '../policy/connect-right.js';
@@ -101,6 +101,25 @@ function secretBytes(password: Buffer): Buffer | undefined {
 }
 
 /**
+ * The refusals decided before the credentials are looked at, from memory alone: one place for the full way
+ * (`admit`) and the warm one (`admitFromMemory`), so that no CONNECT decided from memory can skip one.
+ * `accessKey`: the user name when it is a valid identifier.
+ */
+function refusedUpFront(
+  deps: AuthenticateDeps,
+  request: ConnectRequest,
+  accessKey: string | undefined,
+): ErrorCode | undefined {
+  if (!isValidIdentifier(request.clientId)) return 'KG_ERR_CLIENT_ID_INVALID';
+  // A throttled CONNECT costs no verification and no Redis read. (A ban reveals nothing about the key:
+  // it follows from this address's or this key's own failures, whether the key exists or not.)
+  if (deps.throttle?.check(request.address, accessKey)) return 'KG_ERR_THROTTLED';
+  // A device backed off for a flood is refused just as cheaply (in memory: works while Redis is down).
+  if (deps.floods?.backedOff(request.clientId)) return 'KG_ERR_BACKED_OFF';
+  return undefined;
+}
+
+/**
  * Decides a CONNECT (SPEC section 2). Resolves with the session, or rejects with a KeygateError whose
  * `returnCode` is the CONNACK code. The order matters: nothing about the key or the device is revealed
  * (by code, log shape or timing) before the secret has been verified.
@@ -124,12 +143,8 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
       deps.throttle?.endVerification(request.address);
     }
   };
-  if (!isValidIdentifier(clientId)) throw new KeygateError('KG_ERR_CLIENT_ID_INVALID');
-  // A throttled CONNECT costs no verification and no Redis read. (A ban reveals nothing about the key:
-  // it follows from this address's or this key's own failures, whether the key exists or not.)
-  if (deps.throttle?.check(request.address, accessKey)) throw new KeygateError('KG_ERR_THROTTLED');
-  // A device backed off for a flood is refused just as cheaply (in memory: works while Redis is down).
-  if (deps.floods?.backedOff(clientId)) throw new KeygateError('KG_ERR_BACKED_OFF');
+  const upFront = refusedUpFront(deps, request, accessKey);
+  if (upFront !== undefined) throw new KeygateError(upFront);
   // [MQTT-3.1.2-22] a password needs a user name; mqtt-packet already refuses the converse.
   if (username === undefined || password === undefined) throw new KeygateError('KG_ERR_BAD_CREDENTIALS');
   const secret = decodeSecret(password);
@@ -255,12 +270,11 @@ function fromMemory(
  * (and refuses it with the right code).
  */
 export function admitFromMemory(deps: AuthenticateDeps, request: ConnectRequest): Session | undefined {
-  const { clientId, username, password } = request;
+  const { username, password } = request;
   if (deps.warm === undefined || request.will || username === undefined || password === undefined) {
     return undefined;
   }
-  if (!isValidIdentifier(clientId) || !isValidIdentifier(username)) return undefined;
-  if (deps.throttle?.check(request.address, username) || deps.floods?.backedOff(clientId)) return undefined;
+  if (!isValidIdentifier(username) || refusedUpFront(deps, request, username) !== undefined) return undefined;
   const secret = secretBytes(password);
   if (secret === undefined) return undefined;
   const known = fromMemory(deps, request, username, secret);

@@ -75,6 +75,14 @@ export class LiveSessions {
       this.deps.logger.warn({ err: (err as Error).message }, 're-validation postponed: Redis unavailable');
       return;
     }
+    await this.recheckAll();
+  }
+
+  /**
+   * Every live session re-decided on its key as read from Redis now and its device as the directory holds
+   * it — for a caller that has just reloaded the directory itself.
+   */
+  async recheckAll(): Promise<void> {
     this.deps.sessions.sweep();
     const keys = this.deps.sessions.keys();
     for (let i = 0; i < keys.length; i += REVALIDATE_CONCURRENCY) {

@@ -169,9 +169,10 @@ export class WarmConnects {
    * (the device directory, the bans in Redis, the proofs kept there with their keys: a restarted instance
    * then admits warm reconnects from memory at once); memory is usable again once that succeeded, unless
    * another resync or loss came meanwhile. A failed load (the main connection may come up after the subscriber's)
-   * is tried again every `retryMs` until it succeeds or is superseded.
+   * is tried again every `retryMs` until it succeeds or is superseded. Resolves true when this load made
+   * memory usable, false when superseded (by another resync, a loss, or `close`).
    */
-  async resync(load: () => Promise<Reloaded>, retryMs = 500): Promise<void> {
+  async resync(load: () => Promise<Reloaded>, retryMs = 500): Promise<boolean> {
     this.lost();
     const epoch = this.epoch;
     for (;;) {
@@ -181,12 +182,12 @@ export class WarmConnects {
       try {
         reloaded = await load();
       } catch {
-        if (epoch !== this.epoch) return;
+        if (epoch !== this.epoch) return false;
         await new Promise((resolve) => setTimeout(resolve, retryMs).unref());
-        if (epoch !== this.epoch) return;
+        if (epoch !== this.epoch) return false;
         continue;
       }
-      if (epoch !== this.epoch) return;
+      if (epoch !== this.epoch) return false;
       for (const name of reloaded.bans) this.banNoticed(name);
       // Records read before a key change was announced are not trusted: they are read again on use.
       if (generation === this.generation) {
@@ -198,7 +199,7 @@ export class WarmConnects {
       for (const [deviceId, n] of this.changingDevices)
         if (n <= changesBefore) this.changingDevices.delete(deviceId);
       this.synced = true;
-      return;
+      return true;
     }
   }
 

@@ -213,6 +213,22 @@ describe('warm reconnects decided from memory', () => {
     expect(await restarted.connack('dev-1', 'key-1', 'guess')).toBe(4);
   });
 
+  it('start-up reads the device directory twice: on the connection, and once for memory and sessions after the subscription', async () => {
+    // The read after the change feed subscribed serves both the warm-connect memory and the re-decision
+    // of live sessions (a restart storm waits for it). Before, the re-validation on that event read the
+    // directory a third time, or — when the first read was still under way — joined it, a read begun
+    // before the subscription (so a change in between could wait for the periodic re-validation).
+    const prefix = uniquePrefix();
+    const devices = ['boot-1', 'boot-2', 'boot-3'];
+    for (const id of devices) await admin.hset(`${prefix}device:${id}`, 'name', id);
+    const before = await commandCounts();
+    const t = await start({ prefix });
+    expect(await t.inStep()).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // anything still to come after it
+    const after = await commandCounts();
+    expect((after.hgetall ?? 0) - (before.hgetall ?? 0)).toBe(2 * devices.length);
+  });
+
   it('the memory-in-step gauge follows the change feed', async () => {
     const t = await start();
     expect(await t.inStep()).toBe(true);

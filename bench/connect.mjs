@@ -6,7 +6,9 @@
 //    never used before: each CONNECT costs one bcrypt verification). Medians, ratios warm/bare and
 //    warm/cold. keygate's own /metrics tell how many bcrypt verifications each variant cost. warm/bare is
 //    the median of the rounds' paired ratios (bare and keygate warm back to back, alternating order:
-//    bench/lib.mjs medianPairedRatio); the ratio of medians is reported too.
+//    bench/lib.mjs medianPairedRatio); the ratio of medians is reported too. Around every run the broker
+//    process' CPU time is read from /proc (bench/lib.mjs processCpuMs): CPU per CONNECT, medians and
+//    keygate warm / bare paired — steadier than the rates on a shared machine (not the target's measure).
 // 2. Cold connect storm: BENCH_STORM_DEVICES devices, each with its own never-verified key, all connecting
 //    at once (retrying after a jittered pause on CONNACK 3 or a closed socket), against the time of one
 //    bcrypt verification measured here; the broker's event-loop delay (bench/loop-probe.mjs) while it runs.
@@ -236,7 +238,16 @@ async function main() {
   const [
     { Redis },
     { freeLoopbackPort, startThrowawayRedis },
-    { connectPacket, keygateBenchEnv, median, medianPairedRatio, saveResults, startMosquitto, waitForPort },
+    {
+      connectPacket,
+      keygateBenchEnv,
+      median,
+      medianPairedRatio,
+      processCpuMs,
+      saveResults,
+      startMosquitto,
+      waitForPort,
+    },
   ] = await Promise.all([import('ioredis'), import('../dist/demo/redis-server.js'), import('./lib.mjs')]);
 
   // Device ranges: warm keys, cold keys (one per cold CONNECT, never reused), storm, restart.
@@ -411,10 +422,20 @@ async function main() {
       );
 
       const runs = [];
+      // The broker's CPU per CONNECT is read around each run too (`processCpuMs`): the rate is the target,
+      // but it moves with the machine; the CPU a broker spent per CONNECT mostly does not.
+      const pidOf = { bare: bare.pid, 'keygate warm': keygate.pid, 'keygate cold': keygate.pid };
       const measured = async (variant, port, clients, inFlight) => {
         const before = variant.startsWith('keygate') ? await verifications(keygateHttp) : 0;
         const memoryBefore = variant.startsWith('keygate') ? await fromMemory(keygateHttp) : 0;
+        const pid = variant === 'mosquitto' ? mosquitto?.child.pid : pidOf[variant];
+        const cpuBefore = processCpuMs(pid);
         const result = await rateRun(variant, port, clients, inFlight, s.runLimitS);
+        const cpuAfter = processCpuMs(pid);
+        result.cpuUsPerConnect =
+          cpuBefore === undefined || cpuAfter === undefined || result.connects === 0
+            ? undefined
+            : ((cpuAfter - cpuBefore) * 1000) / result.connects;
         if (variant.startsWith('keygate')) {
           await quiet(keygateHttp);
           result.verificationsPerConnect = ((await verifications(keygateHttp)) - before) / result.connects;
@@ -452,6 +473,20 @@ async function main() {
         runs,
       };
       const perRun = (variant) => runs.filter((r) => r.variant === variant).map((r) => r.perSec);
+      const cpuOf = (variant) =>
+        runs
+          .filter((r) => r.variant === variant && r.cpuUsPerConnect !== undefined)
+          .map((r) => r.cpuUsPerConnect);
+      // Broker CPU per CONNECT (µs, every thread), medians; keygate's over bare's paired like the rates.
+      rate.cpuUsPerConnect = {
+        bare: cpuOf('bare').length ? median(cpuOf('bare')) : undefined,
+        warm: cpuOf('keygate warm').length ? median(cpuOf('keygate warm')) : undefined,
+        mosquitto: cpuOf('mosquitto').length ? median(cpuOf('mosquitto')) : undefined,
+        warmOverBare:
+          cpuOf('keygate warm').length && cpuOf('bare').length
+            ? medianPairedRatio(cpuOf('keygate warm'), cpuOf('bare'))
+            : undefined,
+      };
       rate.ratio = {
         // The target's ratio: the median of the rounds' warm/bare ratios (runs back to back).
         warmOverBare: medianPairedRatio(perRun('keygate warm'), perRun('bare')),
@@ -654,6 +689,12 @@ function printReport(report, s) {
     console.log(
       `warm/bare ${n(r.ratio.warmOverBare, 3)} (median of the ${r.runsPerVariant} paired rounds; target >= 0.9; ratio of medians ${n(r.ratio.warmOverBareOfMedians, 3)}), warm/cold ${n(r.ratio.warmOverCold, 1)} (target >= 50), warm/mosquitto ${n(r.ratio.warmOverMosquitto, 3)}\n`,
     );
+    const cpu = r.cpuUsPerConnect;
+    if (cpu?.bare !== undefined) {
+      console.log(
+        `broker CPU per CONNECT (user + system, all threads, /proc; medians): bare ${n(cpu.bare)} µs, keygate warm ${n(cpu.warm)} µs, mosquitto ${n(cpu.mosquitto)} µs; keygate warm / bare ${n(cpu.warmOverBare, 3)} (median of the paired rounds; its inverse is the rate ratio a CPU-bound broker would reach)\n`,
+      );
+    }
   }
   const st = report.storm;
   if (st) {

@@ -1,4 +1,5 @@
 // Helpers shared by the benchmarks.
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 
@@ -120,6 +121,24 @@ export function median(values) {
  * "How the ratios are taken"); a ratio of two runs taken seconds apart cancels most of that drift, which a
  * ratio of medians gathered over minutes does not.
  */
+/**
+ * CPU time (user + system, every thread) process `pid` has used so far, in ms, from `/proc/<pid>/stat`
+ * (fields 14 and 15, in clock ticks of 1/100 s: USER_HZ is 100 on Linux everywhere Node runs); undefined
+ * where there is no /proc or the process is gone. A broker's CPU per CONNECT, unlike its rate, does not
+ * depend on how much of the machine the load generator and the neighbours took during the run.
+ */
+export function processCpuMs(pid) {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may contain spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
 export function medianPairedRatio(values, baseline) {
   const rounds = Math.min(values.length, baseline.length);
   return median(Array.from({ length: rounds }, (_, r) => values[r] / baseline[r]));

@@ -141,6 +141,10 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
   expect(variants).toEqual(['bare', 'keygate warm', 'keygate cold']);
   for (const r of report.rate.runs) expect(r.codes['0']).toBeGreaterThan(0);
   expect(report.rate.bare).toBeGreaterThan(0);
+  // The brokers' CPU per CONNECT, read from /proc around each run (Linux, as every machine here).
+  expect(report.rate.cpuUsPerConnect.bare).toBeGreaterThan(0);
+  expect(report.rate.cpuUsPerConnect.warm).toBeGreaterThan(0);
+  expect(report.rate.cpuUsPerConnect.warmOverBare).toBeGreaterThan(0);
   expect(report.storm.devices).toBe(10);
   expect(report.storm.eventLoop.p99).toBeGreaterThan(0);
   expect(report.restart.readmitted).toBe(10);

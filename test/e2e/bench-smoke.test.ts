@@ -133,7 +133,12 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
     timeout: 120_000,
   });
   const report = JSON.parse(stdout.trim()) as {
-    rate: { runs: { variant: string; codes: Record<string, number> }[]; bare: number; warm: number };
+    rate: {
+      runs: { variant: string; codes: Record<string, number> }[];
+      bare: number;
+      warm: number;
+      cpuUsPerConnect: { bare: number; warm: number; warmOverBare: number };
+    };
     storm: { devices: number; eventLoop: { p99: number } };
     restart: { devices: number; readmitted: number; secondsUntilAllReadmitted: number };
   };

@@ -23,6 +23,11 @@ const SCAN_BATCH = 1000;
  */
 export class DeviceDirectory {
   private readonly records = new Map<string, DeviceRecord>();
+  /**
+   * One set per full load under way: the devices applied meanwhile (a notification's refresh, a CONNECT's
+   * read). The load's final sweep must not remove them: its SCAN may have passed before they were written.
+   */
+  private readonly appliedDuringLoads = new Set<Set<string>>();
   /** The raw fields each record was parsed from, to tell a real change from a re-read. */
   private readonly fingerprints = new Map<string, string>();
   generation = 0;
@@ -49,6 +54,7 @@ export class DeviceDirectory {
    * not a hash. Returns the parse result (a malformed record is reported once and removed: deny).
    */
   apply(deviceId: string, hash: RedisHash | undefined | 'wrongtype'): Parsed<DeviceRecord> | undefined {
+    for (const applied of this.appliedDuringLoads) applied.add(deviceId);
     const name = this.keyspace.device(deviceId);
     if (hash === 'wrongtype') {
       this.problems.report(name, 'key is not a hash');
@@ -110,6 +116,22 @@ export class DeviceDirectory {
    */
   async loadAll(): Promise<number> {
     const seen = new Set<string>();
+    const applied = new Set<string>();
+    this.appliedDuringLoads.add(applied);
+    try {
+      await this.scanAll(seen);
+    } finally {
+      this.appliedDuringLoads.delete(applied);
+    }
+    // Gone from Redis: not seen by the scan, and not applied by anyone while it ran (a device written after
+    // the SCAN passed it would otherwise be dropped until the next load).
+    for (const deviceId of [...this.records.keys()]) {
+      if (!seen.has(deviceId) && !applied.has(deviceId)) this.remove(deviceId);
+    }
+    return this.records.size;
+  }
+
+  private async scanAll(seen: Set<string>): Promise<void> {
     const devicePrefix = this.keyspace.device('');
     for await (const names of scanNames(this.redis, this.keyspace.devicePattern, SCAN_BATCH)) {
       const pipeline = this.redis.pipeline();
@@ -128,8 +150,6 @@ export class DeviceDirectory {
         else this.apply(deviceId, value as RedisHash);
       });
     }
-    for (const deviceId of [...this.records.keys()]) if (!seen.has(deviceId)) this.remove(deviceId);
-    return this.records.size;
   }
 }
 

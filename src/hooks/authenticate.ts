@@ -66,29 +66,19 @@ interface ConnectRequest {
   readonly onVerification?: () => void;
 }
 
-/** The password as a secret string, or undefined when it cannot be one (empty, too long, not UTF-8, NUL). */
-function decodeSecret(password: Buffer): string | undefined {
-  if (password.length === 0 || password.length > MAX_SECRET_BYTES) return undefined;
-  // Checked strictly first: toString('utf8') alone would replace invalid bytes with U+FFFD. A leading BOM
-  // is skipped, as TextDecoder does and as the CLI (src/cli/secret-input.ts) hashes secrets.
-  if (!isUtf8(password)) return undefined;
-  const decoded = password.toString('utf8');
-  const secret = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded;
-  return secret.includes('\u0000') ? undefined : secret;
-}
-
-/** UTF-8's byte order mark, which `decodeSecret` skips. */
+/** UTF-8's byte order mark: skipped, as TextDecoder does and the CLI (src/cli/secret-input.ts) hashes. */
 const BOM = [0xef, 0xbb, 0xbf];
 
 /**
- * The secret's UTF-8 bytes — exactly the bytes of `decodeSecret(password)` encoded as UTF-8 — or undefined
- * when `decodeSecret` would refuse the password. A warm reconnect's proof is made over these, without
- * decoding a string only to encode it again (issue 7, target 3).
+ * The secret's UTF-8 bytes, or undefined when the password cannot be a secret (empty, too long, not
+ * UTF-8, a NUL). A warm reconnect's proof is made over these, without decoding a string only to encode it
+ * again (issue 7, target 3); `decodeSecret` decodes them for bcrypt.
  */
 function secretBytes(password: Buffer): Buffer | undefined {
   if (password.length === 0 || password.length > MAX_SECRET_BYTES) return undefined;
-  // One pass: a 0 byte (in valid UTF-8, U+0000 and nothing else) refuses; all bytes under 0x80 is ASCII,
-  // valid UTF-8 without the call into C++ that `isUtf8` is.
+  // Checked strictly: toString('utf8') would replace invalid bytes with U+FFFD. One pass: a 0 byte (in
+  // valid UTF-8, U+0000 and nothing else) refuses; all bytes under 0x80 is ASCII, valid UTF-8 without the
+  // call into C++ that `isUtf8` is.
   let bits = 0;
   for (let i = 0; i < password.length; i++) {
     const byte = password[i] as number;
@@ -98,6 +88,11 @@ function secretBytes(password: Buffer): Buffer | undefined {
   if ((bits & 0x80) !== 0 && !isUtf8(password)) return undefined;
   const bom = password[0] === BOM[0] && password[1] === BOM[1] && password[2] === BOM[2];
   return bom ? password.subarray(BOM.length) : password;
+}
+
+/** The password as a secret string (the decoded `secretBytes`), or undefined when it cannot be one. */
+function decodeSecret(password: Buffer): string | undefined {
+  return secretBytes(password)?.toString('utf8');
 }
 
 /**

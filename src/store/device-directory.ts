@@ -115,23 +115,21 @@ export class DeviceDirectory {
    * no longer there. Returns the number of devices loaded.
    */
   async loadAll(): Promise<number> {
-    const seen = new Set<string>();
+    // Every device the scan reads is applied, and so are those refreshed meanwhile by anyone else.
     const applied = new Set<string>();
     this.appliedDuringLoads.add(applied);
     try {
-      await this.scanAll(seen);
+      await this.scanAll();
     } finally {
       this.appliedDuringLoads.delete(applied);
     }
-    // Gone from Redis: not seen by the scan, and not applied by anyone while it ran (a device written after
-    // the SCAN passed it would otherwise be dropped until the next load).
-    for (const deviceId of [...this.records.keys()]) {
-      if (!seen.has(deviceId) && !applied.has(deviceId)) this.remove(deviceId);
-    }
+    // Gone from Redis: not applied while the load ran — neither read by its scan nor refreshed (a device
+    // written after the SCAN passed it would otherwise be dropped until the next load).
+    for (const deviceId of [...this.records.keys()]) if (!applied.has(deviceId)) this.remove(deviceId);
     return this.records.size;
   }
 
-  private async scanAll(seen: Set<string>): Promise<void> {
+  private async scanAll(): Promise<void> {
     const devicePrefix = this.keyspace.device('');
     for await (const names of scanNames(this.redis, this.keyspace.devicePattern, SCAN_BATCH)) {
       const pipeline = this.redis.pipeline();
@@ -144,7 +142,6 @@ export class DeviceDirectory {
           return;
         }
         const [err, value] = results[i] ?? [new Error('no reply'), undefined];
-        seen.add(deviceId);
         if (err?.message.startsWith('WRONGTYPE')) this.apply(deviceId, 'wrongtype');
         else if (err) throw err;
         else this.apply(deviceId, value as RedisHash);

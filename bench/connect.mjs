@@ -478,14 +478,13 @@ async function main() {
           .filter((r) => r.variant === variant && r.cpuUsPerConnect !== undefined)
           .map((r) => r.cpuUsPerConnect);
       // Broker CPU per CONNECT (µs, every thread), medians; keygate's over bare's paired like the rates.
+      const [bareCpu, warmCpu, mosquittoCpu] = ['bare', 'keygate warm', 'mosquitto'].map(cpuOf);
+      const medianOrNone = (values) => (values.length ? median(values) : undefined);
       rate.cpuUsPerConnect = {
-        bare: cpuOf('bare').length ? median(cpuOf('bare')) : undefined,
-        warm: cpuOf('keygate warm').length ? median(cpuOf('keygate warm')) : undefined,
-        mosquitto: cpuOf('mosquitto').length ? median(cpuOf('mosquitto')) : undefined,
-        warmOverBare:
-          cpuOf('keygate warm').length && cpuOf('bare').length
-            ? medianPairedRatio(cpuOf('keygate warm'), cpuOf('bare'))
-            : undefined,
+        bare: medianOrNone(bareCpu),
+        warm: medianOrNone(warmCpu),
+        mosquitto: medianOrNone(mosquittoCpu),
+        warmOverBare: warmCpu.length && bareCpu.length ? medianPairedRatio(warmCpu, bareCpu) : undefined,
       };
       rate.ratio = {
         // The target's ratio: the median of the rounds' warm/bare ratios (runs back to back).

@@ -115,13 +115,6 @@ export function median(values) {
 }
 
 /**
- * The median of paired ratios: `values[r] / baseline[r]` for each round r, where the two runs of a round
- * were measured back to back (their order alternating from round to round). On this shared 2-core
- * machine one broker's rate drifts by tens of percent from one minute to the next (docs/BENCHMARKS.md,
- * "How the ratios are taken"); a ratio of two runs taken seconds apart cancels most of that drift, which a
- * ratio of medians gathered over minutes does not.
- */
-/**
  * CPU time (user + system, every thread) process `pid` has used so far, in ms, from `/proc/<pid>/stat`
  * (fields 14 and 15, in clock ticks of 1/100 s: USER_HZ is 100 on Linux everywhere Node runs); undefined
  * where there is no /proc or the process is gone. A broker's CPU per CONNECT, unlike its rate, does not
@@ -139,6 +132,13 @@ export function processCpuMs(pid) {
   }
 }
 
+/**
+ * The median of paired ratios: `values[r] / baseline[r]` for each round r, where the two runs of a round
+ * were measured back to back (their order alternating from round to round). On this shared 2-core
+ * machine one broker's rate drifts by tens of percent from one minute to the next (docs/BENCHMARKS.md,
+ * "How the ratios are taken"); a ratio of two runs taken seconds apart cancels most of that drift, which a
+ * ratio of medians gathered over minutes does not.
+ */
 export function medianPairedRatio(values, baseline) {
   const rounds = Math.min(values.length, baseline.length);
   return median(Array.from({ length: rounds }, (_, r) => values[r] / baseline[r]));

@@ -2,12 +2,18 @@
  * SessionRegistry's indexes hold the client itself under an ID with one client and a Set only when there
  * are more (issue 7: heap per connection). What callers see must not depend on that.
  */
+import { EventEmitter } from 'node:events';
 import type { Client } from 'aedes';
 import { describe, expect, it } from 'vitest';
 import { createSession, type Session, SessionRegistry } from '../../src/hooks/sessions.js';
 
 function client(): Client & { closed: boolean } {
   return { closed: false } as unknown as Client & { closed: boolean };
+}
+
+/** A client of a (stand-in) broker: aedes reports a registered client gone with 'clientDisconnect'. */
+function clientOf(broker: EventEmitter): Client & { closed: boolean } {
+  return { closed: false, broker } as unknown as Client & { closed: boolean };
 }
 
 function session(deviceId: string, accessKey: string): Session {
@@ -107,5 +113,37 @@ describe('SessionRegistry', () => {
     registry.sweep();
     expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
     expect(registry.withDevice('d-live')).toEqual([stays]);
+  });
+
+  it("drops a client from the indexes as soon as its broker reports it gone ('clientDisconnect')", () => {
+    const registry = new SessionRegistry();
+    const broker = new EventEmitter();
+    const [a, b, c] = [clientOf(broker), clientOf(broker), clientOf(broker)];
+    registry.open(a, session('d1', 'k1'));
+    registry.open(b, session('d2', 'fleet'));
+    registry.open(c, session('d3', 'fleet'));
+    expect(broker.listenerCount('clientDisconnect')).toBe(1); // followed once, not once per client
+    // Not marked closed: the report alone empties the indexes (nothing waits for a look-up or a sweep).
+    broker.emit('clientDisconnect', a);
+    broker.emit('clientDisconnect', b);
+    expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
+    expect(registry.withKey('fleet')).toEqual([c]);
+    expect(registry.withDevice('d1')).toEqual([]);
+    // The session itself stays readable for hooks still running for the client (its will, say).
+    expect(registry.get(a)?.deviceId).toBe('d1');
+    broker.emit('clientDisconnect', c);
+    expect(registry.indexed).toEqual({ byKey: 0, byDevice: 0 });
+  });
+
+  it('a report of a client it never opened, or of one taken over, leaves the others alone', () => {
+    const registry = new SessionRegistry();
+    const broker = new EventEmitter();
+    const [old, taker, stranger] = [clientOf(broker), clientOf(broker), clientOf(broker)];
+    registry.open(old, session('d1', 'k1'));
+    registry.open(taker, session('d1', 'k1'));
+    broker.emit('clientDisconnect', stranger);
+    broker.emit('clientDisconnect', old);
+    expect(registry.withDevice('d1')).toEqual([taker]);
+    expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
   });
 });

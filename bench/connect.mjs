@@ -2,7 +2,8 @@
 // process; the clients are raw TCP sockets in this process sending CONNECTs pre-encoded with mqtt-packet.
 // 1. CONNECT rate, BENCH_IN_FLIGHT clients in flight, each opening a socket, sending CONNECT, waiting for
 //    CONNACK 0 and disconnecting. Variants, interleaved BENCH_RUNS times: bare aedes, mosquitto (when
-//    installed), keygate WARM (its keys were verified by a first, unreported pass) and keygate COLD (keys
+//    installed), keygate WARM (its keys were verified by a first, unreported pass; then one unreported run
+//    of the measured cycle each warms bare aedes' and keygate's paths up) and keygate COLD (keys
 //    never used before: each CONNECT costs one bcrypt verification). Medians, ratios warm/bare and
 //    warm/cold. keygate's own /metrics tell how many bcrypt verifications each variant cost. warm/bare is
 //    the median of the rounds' paired ratios (bare and keygate warm back to back, alternating order:
@@ -417,6 +418,11 @@ async function main() {
       );
       await rateRun('keygate cold warm-up', keygatePort, coldSlice(s.runs), s.coldInFlight, s.runLimitS);
       await quiet(keygateHttp);
+      // One unreported run of the measured cycle each: the first pass gave bare aedes 500 CONNECTs and
+      // keygate's warm path none (its keys were being verified), so round 1 measured the JIT compiling
+      // both (both ran at ~60 % of their later rounds' rate).
+      await rateRun('bare warm-up', barePort, cycle, s.inFlight);
+      await rateRun('keygate warm warm-up', keygatePort, cycle, s.inFlight);
       log(
         `  keygate first pass: ${Math.round(firstPass.perSec)} CONNECT/s ${JSON.stringify(firstPass.codes)}`,
       );

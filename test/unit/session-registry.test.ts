@@ -7,12 +7,11 @@ import type { Client } from 'aedes';
 import { describe, expect, it } from 'vitest';
 import { createSession, type Session, SessionRegistry } from '../../src/hooks/sessions.js';
 
-function client(): Client & { closed: boolean } {
-  return { closed: false } as unknown as Client & { closed: boolean };
-}
-
-/** A client of a (stand-in) broker: aedes reports a registered client gone with 'clientDisconnect'. */
-function clientOf(broker: EventEmitter): Client & { closed: boolean } {
+/**
+ * A stand-in aedes client, of `broker` when given (aedes reports a registered client gone with
+ * 'clientDisconnect'); without one, it leaves the indexes only lazily, once marked closed.
+ */
+function client(broker?: EventEmitter): Client & { closed: boolean } {
   return { closed: false, broker } as unknown as Client & { closed: boolean };
 }
 
@@ -118,7 +117,7 @@ describe('SessionRegistry', () => {
   it("drops a client from the indexes as soon as its broker reports it gone ('clientDisconnect')", () => {
     const registry = new SessionRegistry();
     const broker = new EventEmitter();
-    const [a, b, c] = [clientOf(broker), clientOf(broker), clientOf(broker)];
+    const [a, b, c] = [client(broker), client(broker), client(broker)];
     registry.open(a, session('d1', 'k1'));
     registry.open(b, session('d2', 'fleet'));
     registry.open(c, session('d3', 'fleet'));
@@ -138,7 +137,7 @@ describe('SessionRegistry', () => {
   it('a report of a client it never opened, or of one taken over, leaves the others alone', () => {
     const registry = new SessionRegistry();
     const broker = new EventEmitter();
-    const [old, taker, stranger] = [clientOf(broker), clientOf(broker), clientOf(broker)];
+    const [old, taker, stranger] = [client(broker), client(broker), client(broker)];
     registry.open(old, session('d1', 'k1'));
     registry.open(taker, session('d1', 'k1'));
     broker.emit('clientDisconnect', stranger);

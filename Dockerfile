@@ -30,4 +30,5 @@ EXPOSE 9102
 # listener binds MQTT_HOST: loopback works while it is 0.0.0.0 or :: (the default), else that address.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "const h=process.env.MQTT_HOST;require('http').get({host:!h||h==='0.0.0.0'||h==='::'?'127.0.0.1':h,port:process.env.HTTP_PORT||9102,path:'/healthz',timeout:2000},(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
-CMD ["node", "dist/server/main.js"]
+# Node options: src/server/node-options.ts (the same as `npm start`'s).
+CMD ["node", "--no-allocation-site-pretenuring", "dist/server/main.js"]

@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { connectPacket, connectWhenReady, waitForPort } from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectPacket, connectWhenReady, waitForPort } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 10);
@@ -83,7 +83,7 @@ async function flood(port, ms, connections) {
 }
 
 async function startKeygate(redisUrl, port, env) {
-  const child = spawn(process.execPath, ['dist/server/main.js'], {
+  const child = spawn(process.execPath, [...BROKER_NODE_OPTIONS, 'dist/server/main.js'], {
     // Default settings, except the ports (any free one) and what the variant changes.
     env: {
       PATH: process.env.PATH,

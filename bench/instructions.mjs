@@ -26,7 +26,14 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { connectOnce, connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
+import {
+  BROKER_NODE_OPTIONS,
+  connectOnce,
+  connectPacket,
+  keygateBenchEnv,
+  saveResults,
+  waitForPort,
+} from './lib.mjs';
 import { deviceId, oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 
 const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -105,6 +112,7 @@ async function measure(variant, script, env, scope, dir) {
       '--separate-threads=yes',
       `--callgrind-out-file=${out}`,
       process.execPath,
+      ...BROKER_NODE_OPTIONS,
       script,
     ],
     {

@@ -3,6 +3,12 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 
+/**
+ * The Node options keygate's broker runs with (`npm start`, the Dockerfile): every benchmark starts every
+ * broker it runs — bare aedes too, so that a ratio compares the same runtime — with them first.
+ */
+export { BROKER_NODE_OPTIONS } from '../dist/server/node-options.js';
+
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
 
 /**

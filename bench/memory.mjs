@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
@@ -21,10 +21,14 @@ const json = process.argv.includes('--json');
 const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
 
 async function startBroker(script, env) {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', './bench/heap-probe.mjs', script], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...BROKER_NODE_OPTIONS, '--expose-gc', '--import', './bench/heap-probe.mjs', script],
+    {
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   child.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   await waitForPort(Number(env.MQTT_PORT));
   return child;

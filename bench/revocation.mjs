@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { connectWhenReady, saveResults, waitForPort } from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectWhenReady, saveResults, waitForPort } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -23,7 +23,7 @@ function percentile(sorted, p) {
 }
 
 async function startBroker(env) {
-  const child = spawn(process.execPath, ['dist/server/main.js'], {
+  const child = spawn(process.execPath, [...BROKER_NODE_OPTIONS, 'dist/server/main.js'], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -20,6 +20,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
+  BROKER_NODE_OPTIONS,
   keygateBenchEnv,
   median,
   medianPairedRatio,
@@ -37,8 +38,8 @@ const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
 
-/** Node options put before a broker's script (profiling), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const nodeArgs = (name) => (process.env[name] ?? '').split(' ').filter(Boolean);
+/** Node options put before a broker's script: keygate's own, then extra ones (profiling), e.g. "--cpu-prof". */
+const nodeArgs = (name) => [...BROKER_NODE_OPTIONS, ...(process.env[name] ?? '').split(' ').filter(Boolean)];
 
 async function startBroker(args, env) {
   const child = spawn(process.execPath, args, {

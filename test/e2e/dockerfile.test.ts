@@ -1,8 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { BROKER_NODE_OPTIONS } from '../../src/server/node-options.js';
 import { repoRoot } from '../support/build.js';
 import { startTestBroker } from '../support/harness.js';
 import { freePort } from '../support/redis-server.js';
@@ -11,6 +12,10 @@ import { freePort } from '../support/redis-server.js';
  * No Docker engine runs where the tests run: these checks keep the Dockerfile and the compose file honest
  * about the repository (files they copy and run exist, the runtime stage is non-root and healthchecked).
  */
+
+interface PackageJson {
+  readonly scripts: Record<string, string>;
+}
 
 interface Instruction {
   readonly keyword: string;
@@ -102,10 +107,18 @@ describe('Dockerfile', () => {
     expect(await run({ HTTP_PORT: String(await freePort()) })).toBe(1);
   });
 
-  it('CMD runs a file that `npm run build` produces', () => {
+  it('CMD runs a file that `npm run build` produces, with the Node options `npm start` uses', () => {
     const cmd = JSON.parse(last(runtime, 'CMD')?.args ?? 'null') as string[];
-    expect(cmd).toEqual(['node', 'dist/server/main.js']);
-    expect(existsSync(join(repoRoot, cmd[1] as string))).toBe(true);
+    expect(cmd).toEqual(['node', ...BROKER_NODE_OPTIONS, 'dist/server/main.js']);
+    expect(existsSync(join(repoRoot, cmd.at(-1) as string))).toBe(true);
+    const scripts = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as PackageJson).scripts;
+    expect(scripts.start).toBe(['node', ...BROKER_NODE_OPTIONS, 'dist/server/main.js'].join(' '));
+  });
+
+  it('the Node options are ones this node accepts (a misspelt V8 flag would stop the broker starting)', () => {
+    const run = spawnSync(process.execPath, [...BROKER_NODE_OPTIONS, '-e', '0'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
   });
 
   it('copies only what exists: the build output, bin/ and config/ (with a valid example)', () => {

@@ -12,6 +12,6 @@
  * they hold into the young generation. Measured after the benchmark's first (cold) pass (docs/BENCHMARKS.md,
  * session 8): per warm CONNECT 19.5 KB outlived the young generation instead of 6.9 KB, scavenges took
  * 10.3 ms instead of 5.2 ms, and the broker's CPU per warm CONNECT was 1.39-1.48x bare aedes' instead of
- * 1.24-1.25x. Long-lived objects (the device directory, sessions) are cheap to copy once instead.
+ * 1.10-1.25x. Long-lived objects (the device directory, sessions) are cheap to copy once instead.
  */
 export const BROKER_NODE_OPTIONS: readonly string[] = ['--no-allocation-site-pretenuring'];

@@ -255,6 +255,19 @@ describe('warm reconnects decided from memory', () => {
     // The device comes back (announced), the key does not (FLUSHALL announces nothing per key).
     await admin.hset(`${t.prefix}device:dev-1`, 'name', 'dev-1');
     expect(await eventually(async () => (await t.connack('dev-1', 'key-1')) === 4, 3000)).toBe(true);
-    expect(await t.connack('dev-1', 'key-1')).toBe(4);
+    for (let i = 0; i < 3; i++) expect(await t.connack('dev-1', 'key-1')).toBe(4);
+  });
+
+  it('a key a CONNECT finds gone from Redis is forgotten by memory at once, not at the next re-validation', async () => {
+    const t = await start(); // no periodic re-validation during the test
+    await t.seed('dev-1', 'key-1');
+    await t.warmUp('dev-1', 'key-1');
+    await admin.flushall(); // announces nothing per key: memory still holds key-1
+    await admin.hset(`${t.prefix}device:dev-1`, 'name', 'dev-1');
+    // Memory still admits the right secret (stale, within the documented bound)...
+    expect(await eventually(async () => (await t.connack('dev-1', 'key-1')) === 0, 3000)).toBe(true);
+    // ...until a CONNECT it cannot decide (a wrong secret) reads Redis and finds the key gone.
+    expect(await t.connack('dev-1', 'key-1', 'wrong')).toBe(4);
+    for (let i = 0; i < 3; i++) expect(await t.connack('dev-1', 'key-1')).toBe(4);
   });
 });

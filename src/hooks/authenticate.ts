@@ -170,13 +170,8 @@ export async function admit(deps: AuthenticateDeps, request: ConnectRequest): Pr
   if (sharedBans !== undefined && throttle?.refusesShared(request.address, sharedBans)) {
     throw new KeygateError('KG_ERR_THROTTLED');
   }
-  // What Redis has just answered beats what memory remembers: a key gone or unusable there is dropped from
-  // memory at once (FLUSHALL, FLUSHDB and SWAPDB announce nothing per key), so that no later CONNECT is
-  // decided from its old record until the next periodic re-validation. Only a key memory holds: a stream of
-  // made-up keys changes nothing in memory.
-  if ((key.secretHash === undefined || !key.record.ok) && verified?.attachment(username) !== undefined) {
-    warm?.keyChanged(username);
-  }
+  // What Redis has just answered beats what memory remembers (WarmConnects.keyFoundGone).
+  if (key.secretHash === undefined || !key.record.ok) warm?.keyFoundGone(username);
   // A missing key, an unusable secret hash and a wrong secret all cost one verification and look alike.
   // Only the right secret for the stored hash, verified recently, skips bcrypt (its proof is recognised).
   if (key.secretHash === undefined) {

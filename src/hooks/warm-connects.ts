@@ -129,6 +129,15 @@ export class WarmConnects {
   }
 
   /**
+   * A CONNECT read the key from Redis and found it gone or unusable there (FLUSHALL, FLUSHDB and SWAPDB
+   * announce nothing per key): memory drops its record at once rather than at the next periodic
+   * re-validation. Only a key memory holds: a stream of made-up keys changes nothing in memory.
+   */
+  keyFoundGone(accessKey: string): void {
+    if (this.verified.attachment(accessKey) !== undefined) this.keyChanged(accessKey);
+  }
+
+  /**
    * Drops every attached record (kept: the proofs), at each periodic re-validation: changes Redis does not
    * announce per key (FLUSHALL, FLUSHDB, SWAPDB) then reach CONNECTs within KEYGATE_REVALIDATE_MS, as they
    * reach live sessions.

@@ -51,6 +51,21 @@ describe('WarmConnects', () => {
     expect(warm.attachmentFor('k1', 'd1', undefined)).toBeDefined();
   });
 
+  it('a key found gone in Redis drops its record; a key memory does not hold changes nothing', async () => {
+    const { warm, remembered } = setup();
+    await warm.resync(async () => ({ bans: [] }));
+    remembered('k1');
+    remembered('k2');
+    warm.attach(warm.token(), 'k1', 'fp', RECORD);
+    const token = warm.token(); // a CONNECT of k2 starts reading Redis...
+    warm.keyFoundGone('made-up'); // ...while a made-up key is refused: no key memory holds has changed
+    warm.attach(token, 'k2', 'fp', RECORD);
+    expect(warm.attachmentFor('k2', 'd2', undefined)).toBeDefined();
+    warm.keyFoundGone('k1');
+    expect(warm.attachmentFor('k1', 'd1', undefined)).toBeUndefined();
+    expect(warm.attachmentFor('k2', 'd2', undefined)).toBeDefined();
+  });
+
   it('a key change drops its record, and a read begun before any key change is not attached', async () => {
     const { warm, remembered } = setup();
     await warm.resync(async () => ({ bans: [] }));

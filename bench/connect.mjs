@@ -35,7 +35,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import { BROKER_NODE_OPTIONS, connectOnce } from './lib.mjs';
+import { brokerNodeArgs, connectOnce } from './lib.mjs';
 
 function settings() {
   const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -334,8 +334,7 @@ async function main() {
     await once(child, 'exit');
   };
   const keygateArgs = [
-    ...BROKER_NODE_OPTIONS,
-    ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ...brokerNodeArgs('BENCH_NODE_ARGS'),
     '--import',
     './bench/loop-probe.mjs',
     'dist/server/main.js',
@@ -370,8 +369,7 @@ async function main() {
       // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
       const bare = spawnBroker(
         [
-          ...BROKER_NODE_OPTIONS,
-          ...(process.env.BENCH_BARE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+          ...brokerNodeArgs('BENCH_BARE_NODE_ARGS'),
           '--import',
           './bench/loop-probe.mjs',
           'bench/bare-aedes.mjs',

@@ -2,12 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
+import { BROKER_NODE_OPTIONS } from '../dist/server/node-options.js';
 
 /**
  * The Node options keygate's broker runs with (`npm start`, the Dockerfile): every benchmark starts every
  * broker it runs — bare aedes too, so that a ratio compares the same runtime — with them first.
  */
-export { BROKER_NODE_OPTIONS } from '../dist/server/node-options.js';
+export { BROKER_NODE_OPTIONS };
+
+/**
+ * The Node options put before a compared broker's script: keygate's own, then the extra ones in the
+ * environment variable `extraName` (profiling), e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+export function brokerNodeArgs(extraName) {
+  return [...BROKER_NODE_OPTIONS, ...(process.env[extraName] ?? '').split(' ').filter(Boolean)];
+}
 
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
 

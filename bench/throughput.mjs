@@ -20,7 +20,7 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
-  BROKER_NODE_OPTIONS,
+  brokerNodeArgs,
   keygateBenchEnv,
   median,
   medianPairedRatio,
@@ -37,9 +37,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
-
-/** Node options put before a broker's script: keygate's own, then extra ones (profiling), e.g. "--cpu-prof". */
-const nodeArgs = (name) => [...BROKER_NODE_OPTIONS, ...(process.env[name] ?? '').split(' ').filter(Boolean)];
 
 async function startBroker(args, env) {
   const child = spawn(process.execPath, args, {
@@ -62,12 +59,12 @@ async function main() {
   const scope = await seedPublishScope(redis, DEVICES);
 
   const barePort = await freeLoopbackPort();
-  const bare = await startBroker([...nodeArgs('BENCH_BARE_NODE_ARGS'), 'bench/bare-aedes.mjs'], {
+  const bare = await startBroker([...brokerNodeArgs('BENCH_BARE_NODE_ARGS'), 'bench/bare-aedes.mjs'], {
     MQTT_PORT: String(barePort),
     MQTT_HOST: '127.0.0.1',
   });
   const keygatePort = await freeLoopbackPort();
-  const keygate = await startBroker([...nodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
+  const keygate = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
     ...keygateBenchEnv(redisServer.url, PREFIX),
     MQTT_PORT: String(keygatePort),
     MQTT_HOST: '127.0.0.1',

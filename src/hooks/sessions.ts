@@ -180,14 +180,17 @@ function addTo(index: Map<string, Indexed>, id: string, client: Client): void {
   }
 }
 
-/** Removes `client` from under `id` (a Set left with one client becomes that client). */
+/** Removes `client` from under `id`. */
 function removeFrom(index: Map<string, Indexed>, id: string, client: Client): void {
   const clients = index.get(id);
   if (clients === client) index.delete(id);
-  else if (clients instanceof Set && clients.delete(client)) {
-    if (clients.size === 0) index.delete(id);
-    else if (clients.size === 1) index.set(id, clients.values().next().value as Client);
-  }
+  else if (clients instanceof Set && clients.delete(client)) settle(index, id, clients);
+}
+
+/** After clients left the Set under `id`: no ID without a client, and one client held as itself. */
+function settle(index: Map<string, Indexed>, id: string, clients: Set<Client>): void {
+  if (clients.size === 0) index.delete(id);
+  else if (clients.size === 1) index.set(id, clients.values().next().value as Client);
 }
 
 function count(index: Map<string, Indexed>): number {
@@ -215,7 +218,6 @@ function liveIn(index: Map<string, Indexed>, id: string): Client[] {
     if (client.closed) clients.delete(client);
     else live.push(client);
   }
-  if (live.length === 0) index.delete(id);
-  else if (live.length === 1) index.set(id, live[0] as Client);
+  settle(index, id, clients);
   return live;
 }

@@ -30,6 +30,11 @@ export interface Session extends FloodState {
    */
   memo: Map<string, number> | undefined;
   memoGeneration: number;
+  /**
+   * The connection while SessionRegistry indexes this session (its indexes hold sessions, not clients);
+   * null before it is opened and once its client is gone.
+   */
+  client: Client | null;
 }
 
 /** A session as a CONNECT opens it: not revoked, nothing memoised, no PUBLISH counted yet. */
@@ -50,6 +55,7 @@ export function createSession(
     floodWindowStart: 0,
     floodCount: 0,
     floodViolation: undefined,
+    client: null,
   };
 }
 
@@ -58,6 +64,15 @@ export function createSession(
  * access key and by device ID so that a change in Redis finds the sessions it affects. A client leaves
  * the indexes when its broker reports it gone ('clientDisconnect'); the few closed clients aedes never
  * reports (closed before it registered them) leave lazily, on the next look-up or sweep.
+ *
+ * The indexes hold each client's Session, which points at its client only while indexed (`client`,
+ * nulled when it leaves) — never the client itself. A Map or Set that held an object can keep it reachable
+ * for V8's young-generation collector after `delete` (likely the backing store it left behind when it last
+ * grew or compacted: garbage in the old generation whose slots the scavenger still reads as roots until the
+ * next full GC). Holding clients, the indexes kept every connection open at such a moment — aedes Client,
+ * socket, parser, streams, ~20 KB — alive through the next scavenges and into the old generation: 3.3 KB
+ * promoted per warm reconnect against bare aedes' 1.2 KB, scavenges twice as long (issue 7, target 3;
+ * docs/BENCHMARKS.md, session 9). What such a Map keeps now is a few small sessions whose client is null.
  */
 export class SessionRegistry {
   /** Only the CONNECTs that carry something `authenticate` cannot read off the client (see rememberConnect). */
@@ -94,9 +109,12 @@ export class SessionRegistry {
   }
 
   open(client: Client, session: Session): void {
+    // Opened again (a test, a second broker): indexed once, under its latest session.
+    this.forget(client);
     this.sessions.set(client, session);
-    addTo(this.byKey, session.accessKey, client);
-    addTo(this.byDevice, session.deviceId, client);
+    session.client = client;
+    addTo(this.byKey, session.accessKey, session);
+    addTo(this.byDevice, session.deviceId, session);
     // aedes' Client has its broker (not in its typings); clients made up by tests have none.
     const { broker } = client as { broker?: ReportsDisconnects };
     if (broker !== undefined && !this.followed.has(broker)) {
@@ -112,9 +130,10 @@ export class SessionRegistry {
    */
   forget(client: Client): void {
     const session = this.sessions.get(client);
-    if (session === undefined) return;
-    removeFrom(this.byKey, session.accessKey, client);
-    removeFrom(this.byDevice, session.deviceId, client);
+    if (session === undefined || session.client !== client) return;
+    session.client = null;
+    removeFrom(this.byKey, session.accessKey, session);
+    removeFrom(this.byDevice, session.deviceId, session);
   }
 
   /** Live clients that authenticated with `accessKey`. */
@@ -157,67 +176,92 @@ interface ReportsDisconnects {
 }
 
 /**
- * The clients under one ID: the client itself when there is one (the usual case: a Set per ID would cost
- * a hash table per connection, issue 7), a Set when there are more.
+ * The sessions under one ID: the session itself when there is one (the usual case: a Set per ID would
+ * cost a hash table per connection, issue 7), a Set when there are more.
  */
-type Indexed = Client | Set<Client>;
+type Indexed = Session | Set<Session>;
 
 /**
- * Adds `client` under `id`. Closed clients leave on the way: the one client of an ID when it is closed
- * (a device reconnecting replaces its former connection), and those of a Set each time it reaches a power
- * of two from 8 on (amortised O(1)). Without it, a device reconnecting over and over would pile up its
- * dead connections — each a whole aedes Client with its socket — until the next sweep.
+ * Whether the session's client is gone: closed (aedes did not report it, or not yet), or forgotten. A
+ * closed one is let go of on the way (its `client` nulled, as `forget` does) when the caller drops it.
  */
-function addTo(index: Map<string, Indexed>, id: string, client: Client): void {
-  const clients = index.get(id);
-  if (clients === undefined || clients === client) index.set(id, client);
-  else if (!(clients instanceof Set)) index.set(id, clients.closed ? client : new Set([clients, client]));
-  else {
-    if (clients.size >= 8 && (clients.size & (clients.size - 1)) === 0) {
-      for (const other of clients) if (other.closed) clients.delete(other);
+function isGone(session: Session): boolean {
+  return session.client === null || session.client.closed;
+}
+
+/** Drops a gone session from an index's point of view: it no longer points at its client. */
+function release(session: Session): void {
+  session.client = null;
+}
+
+/**
+ * Adds `session` under `id`. Gone sessions leave on the way: the one session of an ID when its client is
+ * gone (a device reconnecting replaces its former connection), and those of a Set each time it reaches a
+ * power of two from 8 on (amortised O(1)). Without it, a device reconnecting over and over would pile up
+ * its dead connections — each a whole aedes Client with its socket — until the next sweep.
+ */
+function addTo(index: Map<string, Indexed>, id: string, session: Session): void {
+  const held = index.get(id);
+  if (held === undefined || held === session) index.set(id, session);
+  else if (!(held instanceof Set)) {
+    if (!isGone(held)) index.set(id, new Set([held, session]));
+    else {
+      release(held);
+      index.set(id, session);
     }
-    clients.add(client);
+  } else {
+    if (held.size >= 8 && (held.size & (held.size - 1)) === 0) {
+      for (const other of held) if (isGone(other)) drop(held, other);
+    }
+    held.add(session);
   }
 }
 
-/** Removes `client` from under `id`. */
-function removeFrom(index: Map<string, Indexed>, id: string, client: Client): void {
-  const clients = index.get(id);
-  if (clients === client) index.delete(id);
-  else if (clients instanceof Set && clients.delete(client)) settle(index, id, clients);
+/** Removes a gone session from its Set, letting go of its client. */
+function drop(sessions: Set<Session>, session: Session): void {
+  release(session);
+  sessions.delete(session);
 }
 
-/** After clients left the Set under `id`: no ID without a client, and one client held as itself. */
-function settle(index: Map<string, Indexed>, id: string, clients: Set<Client>): void {
-  if (clients.size === 0) index.delete(id);
-  else if (clients.size === 1) index.set(id, clients.values().next().value as Client);
+/** Removes `session` from under `id`. */
+function removeFrom(index: Map<string, Indexed>, id: string, session: Session): void {
+  const held = index.get(id);
+  if (held === session) index.delete(id);
+  else if (held instanceof Set && held.delete(session)) settle(index, id, held);
+}
+
+/** After sessions left the Set under `id`: no ID without a session, and one session held as itself. */
+function settle(index: Map<string, Indexed>, id: string, sessions: Set<Session>): void {
+  if (sessions.size === 0) index.delete(id);
+  else if (sessions.size === 1) index.set(id, sessions.values().next().value as Session);
 }
 
 function count(index: Map<string, Indexed>): number {
   let n = 0;
-  for (const clients of index.values()) n += clients instanceof Set ? clients.size : 1;
+  for (const held of index.values()) n += held instanceof Set ? held.size : 1;
   return n;
 }
 
-/** Drops every closed client from the index (and the IDs left without one). */
+/** Drops every gone session from the index (and the IDs left without one). */
 function sweep(index: Map<string, Indexed>): void {
   for (const id of index.keys()) liveIn(index, id);
 }
 
-/** The live clients under `id`, dropping closed ones from the index on the way. */
+/** The live clients under `id`, dropping gone sessions from the index on the way. */
 function liveIn(index: Map<string, Indexed>, id: string): Client[] {
-  const clients = index.get(id);
-  if (clients === undefined) return [];
-  if (!(clients instanceof Set)) {
-    if (!clients.closed) return [clients];
+  const held = index.get(id);
+  if (held === undefined) return [];
+  if (!(held instanceof Set)) {
+    if (!isGone(held)) return [held.client as Client];
+    release(held);
     index.delete(id);
     return [];
   }
   const live: Client[] = [];
-  for (const client of clients) {
-    if (client.closed) clients.delete(client);
-    else live.push(client);
+  for (const session of held) {
+    if (isGone(session)) drop(held, session);
+    else live.push(session.client as Client);
   }
-  settle(index, id, clients);
+  settle(index, id, held);
   return live;
 }

@@ -9,6 +9,7 @@ import type { Aedes } from 'aedes';
 import type { Logger } from 'pino';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Config } from '../config.js';
+import { ConnectionList } from './connection-list.js';
 import { type DropReason, guardConnection } from './frame-guard.js';
 
 /** The one path MQTT over WebSocket is served on (what mqtt.js, Paho and MQTT.js-based apps use). */
@@ -172,20 +173,12 @@ export async function startListeners(
   events: ListenerEvents = {},
 ): Promise<Listeners> {
   const servers: Server[] = [];
-  const sockets = new Set<Socket>();
+  const sockets = new ConnectionList();
   const webSockets: WebSocketServer[] = [];
   let closing = false;
-  // One shared listener, and `on` rather than `once` ('close' is emitted once): no wrapper, bound
-  // function or closure per connection (issue 7: heap per connection).
-  const untrack = function (this: Socket): void {
-    sockets.delete(this);
-  };
   const track = (server: Server): void => {
     servers.push(server);
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.on('close', untrack);
-    });
+    server.on('connection', (socket: Socket) => sockets.add(socket));
   };
   const closeAll = (): Promise<void> => {
     closing = true;
@@ -302,12 +295,12 @@ export async function startListeners(
       addresses: { mqtt, mqtts, ws, wss },
       close: closeAll,
       dropConnections() {
-        for (const socket of sockets) socket.destroy();
+        sockets.destroyAll();
       },
     };
   } catch (err) {
     const closed = closeAll();
-    for (const socket of sockets) socket.destroy();
+    sockets.destroyAll();
     await closed;
     throw err;
   }

@@ -145,4 +145,43 @@ describe('SessionRegistry', () => {
     expect(registry.withDevice('d1')).toEqual([taker]);
     expect(registry.indexed).toEqual({ byKey: 1, byDevice: 1 });
   });
+
+  // The indexes hold sessions, and a session points at its client only while indexed: a Map or Set that
+  // held a client could keep it alive for V8's scavenger after the client left (issue 7, target 3).
+  it('a session lets go of its client whichever way the client leaves the indexes', () => {
+    const registry = new SessionRegistry();
+    const broker = new EventEmitter();
+    const [reported, lookedUp, swept, replaced, inSet] = [
+      client(broker),
+      client(broker),
+      client(broker),
+      client(broker),
+      client(broker),
+    ];
+    const sessions = [reported, lookedUp, swept, replaced, inSet].map((c, i) => {
+      const opened = session(`d${i + 1}`, i === 4 ? 'fleet' : `k${i + 1}`);
+      registry.open(c, opened);
+      expect(opened.client).toBe(c);
+      return opened;
+    });
+    const others = Array.from({ length: 8 }, (_, i) => {
+      const other = client(broker);
+      registry.open(other, session(`fleet-${i}`, 'fleet'));
+      return other;
+    });
+    broker.emit('clientDisconnect', reported);
+    lookedUp.closed = true;
+    expect(registry.withDevice('d2')).toEqual([]);
+    swept.closed = true;
+    registry.sweep();
+    replaced.closed = true;
+    const successor = client(broker);
+    registry.open(successor, session('d4', 'k4'));
+    inSet.closed = true;
+    expect(registry.withKey('fleet')).toEqual(others);
+    for (const gone of sessions) expect(gone.client).toBeNull();
+    expect(registry.withDevice('d4')).toEqual([successor]);
+    // Still readable by the hooks that run for a closed client (its will, say).
+    expect(registry.get(reported)?.deviceId).toBe('d1');
+  });
 });

@@ -1,8 +1,9 @@
 // Benchmark: CONNECT rates and connect storms (issue 7, targets 3, 4 and 5). Every broker runs in its own
 // process; the clients are raw TCP sockets in this process sending CONNECTs pre-encoded with mqtt-packet.
 // 1. CONNECT rate, BENCH_IN_FLIGHT clients in flight, each opening a socket, sending CONNECT, waiting for
-//    CONNACK 0 and disconnecting. Variants, interleaved BENCH_RUNS times: bare aedes, mosquitto (when
-//    installed), keygate WARM (its keys were verified by a first, unreported pass; then one unreported run
+//    CONNACK 0 and disconnecting. Variants, interleaved BENCH_RUNS times on each of BENCH_PROCESSES (3)
+//    pairs of broker processes, one pair after the other: bare aedes, mosquitto (when installed; one
+//    process), keygate WARM (its keys were verified by a first, unreported pass; then one unreported run
 //    of the measured cycle each warms bare aedes' and keygate's paths up) and keygate COLD (keys
 //    never used before: each CONNECT costs one bcrypt verification). Medians, ratios warm/bare and
 //    warm/cold. keygate's own /metrics tell how many bcrypt verifications each variant cost. warm/bare is
@@ -47,6 +48,7 @@ function settings() {
     coldConnects: n('BENCH_COLD_CONNECTS', 60),
     coldInFlight: n('BENCH_COLD_IN_FLIGHT', 10),
     runs: n('BENCH_RUNS', 7),
+    processes: n('BENCH_PROCESSES', 3),
     warmKeys: n('BENCH_WARM_KEYS', 500),
     stormDevices: n('BENCH_STORM_DEVICES', 2000),
     restartDevices: n('BENCH_RESTART_DEVICES', 10_000),
@@ -252,7 +254,8 @@ async function main() {
   ] = await Promise.all([import('ioredis'), import('../dist/demo/redis-server.js'), import('./lib.mjs')]);
 
   // Device ranges: warm keys, cold keys (one per cold CONNECT, never reused), storm, restart.
-  const coldTotal = s.coldConnects * (s.runs + 1);
+  // Each pair of processes (BENCH_PROCESSES) warms up on one slice of cold keys and measures one per round.
+  const coldTotal = s.coldConnects * (s.runs + 1) * s.processes;
   const ranges = {};
   let first = 0;
   for (const [name, count] of [
@@ -351,6 +354,11 @@ async function main() {
   };
   const children = [];
   let mosquitto;
+  // The rate phase's current pair of brokers (the last keygate serves the cold storm too).
+  let bare;
+  let keygate;
+  let keygatePort;
+  let keygateHttp;
   const tempDir = await mkdtemp(join(tmpdir(), 'bench-connect-'));
   // Interrupted (Ctrl-C, timeout): no broker, mosquitto or Redis left behind.
   for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -364,101 +372,117 @@ async function main() {
   try {
     // --- 1. CONNECT rate -------------------------------------------------------------------------------
     if (s.phases.has('rate')) {
-      const barePort = await freeLoopbackPort();
-      // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
-      // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
-      const bare = spawnBroker(
-        [
-          ...brokerNodeArgs('BENCH_BARE_NODE_ARGS'),
-          '--import',
-          './bench/loop-probe.mjs',
-          'bench/bare-aedes.mjs',
-        ],
-        {
-          MQTT_PORT: String(barePort),
-          MQTT_HOST: '127.0.0.1',
-        },
-      );
-      children.push(bare);
-      const keygatePort = await freeLoopbackPort();
-      const keygateHttp = await freeLoopbackPort();
-      const keygate = spawnBroker(
-        keygateArgs,
-        await keygateEnv({ MQTT_PORT: String(keygatePort), HTTP_PORT: String(keygateHttp) }),
-      );
-      children.push(keygate);
       const mosquittoPort = await freeLoopbackPort();
       mosquitto = await startMosquitto(
         mosquittoPort,
         indices('warm').map((i) => [`key-${i}`, secretOf(i)]),
         ['pattern readwrite losant/%c/#'],
       );
-      await Promise.all([waitForPort(barePort), waitForPort(keygatePort)]);
-
       // Fewer in flight than half the warm keys: the same client ID twice at once would be a takeover.
       s.inFlight = Math.max(1, Math.min(s.inFlight, Math.floor(s.warmKeys / 2)));
       const warmClients = indices('warm').map(client);
       const cycle = Array.from({ length: s.connects }, (_, k) => warmClients[k % warmClients.length]);
       const cold = indices('cold').map(client);
-      const coldSlice = (r) => cold.slice(r * s.coldConnects, (r + 1) * s.coldConnects);
-
-      // Unreported first pass: JIT everywhere, and keygate verifies (and may remember) the warm keys.
-      log('first pass (warm-up, keygate verifies the warm keys)...');
-      await rateRun('bare', barePort, warmClients, s.inFlight);
-      if (mosquitto) await rateRun('mosquitto', mosquittoPort, warmClients, s.inFlight);
-      // Until every warm key is admitted once (a CONNACK 3 — keygate allows KEYGATE_BAN_THRESHOLD
-      // verifications at once per address, and every client here is 127.0.0.1 — is retried).
-      const firstPass = await rateRun(
-        'keygate warm-up',
-        keygatePort,
-        warmClients,
-        s.coldInFlight,
-        undefined,
-        1000,
-      );
-      await rateRun('keygate cold warm-up', keygatePort, coldSlice(s.runs), s.coldInFlight, s.runLimitS);
-      await quiet(keygateHttp);
-      // One unreported run of the measured cycle each: the first pass gave bare aedes 500 CONNECTs and
-      // keygate's warm path none (its keys were being verified), so round 1 measured the JIT compiling
-      // both (both ran at ~60 % of their later rounds' rate).
-      await rateRun('bare warm-up', barePort, cycle, s.inFlight);
-      await rateRun('keygate warm warm-up', keygatePort, cycle, s.inFlight);
-      log(
-        `  keygate first pass: ${Math.round(firstPass.perSec)} CONNECT/s ${JSON.stringify(firstPass.codes)}`,
-      );
-
+      const coldSlice = (slice) => cold.slice(slice * s.coldConnects, (slice + 1) * s.coldConnects);
       const runs = [];
-      // The broker's CPU per CONNECT is read around each run too (`processCpuMs`): the rate is the target,
-      // but it moves with the machine; the CPU a broker spent per CONNECT mostly does not.
-      const pidOf = { bare: bare.pid, 'keygate warm': keygate.pid, 'keygate cold': keygate.pid };
-      const measured = async (variant, port, clients, inFlight) => {
-        const before = variant.startsWith('keygate') ? await verifications(keygateHttp) : 0;
-        const memoryBefore = variant.startsWith('keygate') ? await fromMemory(keygateHttp) : 0;
-        const pid = variant === 'mosquitto' ? mosquitto?.child.pid : pidOf[variant];
-        const cpuBefore = processCpuMs(pid);
-        const result = await rateRun(variant, port, clients, inFlight, s.runLimitS);
-        const cpuAfter = processCpuMs(pid);
-        result.cpuUsPerConnect =
-          cpuBefore === undefined || cpuAfter === undefined || result.connects === 0
-            ? undefined
-            : ((cpuAfter - cpuBefore) * 1000) / result.connects;
-        if (variant.startsWith('keygate')) {
-          await quiet(keygateHttp);
-          result.verificationsPerConnect = ((await verifications(keygateHttp)) - before) / result.connects;
-          result.fromMemoryPerConnect = ((await fromMemory(keygateHttp)) - memoryBefore) / result.connects;
+      // BENCH_PROCESSES pairs of processes, one pair after the other, each measured over BENCH_RUNS rounds.
+      // Two processes of the same broker, started alike, differ by up to a fifth in CPU per CONNECT for
+      // their whole life (JIT and heap decisions taken early): one process per variant made the ratio a
+      // draw of that difference. The last keygate stays up for the cold storm.
+      for (let g = 0; g < s.processes; g++) {
+        const barePort = await freeLoopbackPort();
+        // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
+        // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
+        bare = spawnBroker(
+          [
+            ...brokerNodeArgs('BENCH_BARE_NODE_ARGS'),
+            '--import',
+            './bench/loop-probe.mjs',
+            'bench/bare-aedes.mjs',
+          ],
+          {
+            MQTT_PORT: String(barePort),
+            MQTT_HOST: '127.0.0.1',
+          },
+        );
+        children.push(bare);
+        keygatePort = await freeLoopbackPort();
+        keygateHttp = await freeLoopbackPort();
+        keygate = spawnBroker(
+          keygateArgs,
+          await keygateEnv({ MQTT_PORT: String(keygatePort), HTTP_PORT: String(keygateHttp) }),
+        );
+        children.push(keygate);
+        await Promise.all([waitForPort(barePort), waitForPort(keygatePort)]);
+        const coldBase = g * (s.runs + 1);
+
+        // Unreported first pass: JIT everywhere, and keygate verifies (and may remember) the warm keys.
+        log(`processes ${g + 1} of ${s.processes}: first pass (warm-up, keygate verifies the warm keys)...`);
+        await rateRun('bare', barePort, warmClients, s.inFlight);
+        if (mosquitto && g === 0) await rateRun('mosquitto', mosquittoPort, warmClients, s.inFlight);
+        // Until every warm key is admitted once (a CONNACK 3 — keygate allows KEYGATE_BAN_THRESHOLD
+        // verifications at once per address, and every client here is 127.0.0.1 — is retried).
+        const firstPass = await rateRun(
+          'keygate warm-up',
+          keygatePort,
+          warmClients,
+          s.coldInFlight,
+          undefined,
+          1000,
+        );
+        await rateRun(
+          'keygate cold warm-up',
+          keygatePort,
+          coldSlice(coldBase + s.runs),
+          s.coldInFlight,
+          s.runLimitS,
+        );
+        await quiet(keygateHttp);
+        // One unreported run of the measured cycle each: the first pass gave bare aedes 500 CONNECTs and
+        // keygate's warm path none (its keys were being verified), so round 1 measured the JIT compiling
+        // both (both ran at ~60 % of their later rounds' rate).
+        await rateRun('bare warm-up', barePort, cycle, s.inFlight);
+        await rateRun('keygate warm warm-up', keygatePort, cycle, s.inFlight);
+        log(
+          `  keygate first pass: ${Math.round(firstPass.perSec)} CONNECT/s ${JSON.stringify(firstPass.codes)}`,
+        );
+
+        // The broker's CPU per CONNECT is read around each run too (`processCpuMs`): the rate is the target,
+        // but it moves with the machine; the CPU a broker spent per CONNECT mostly does not.
+        const pidOf = { bare: bare.pid, 'keygate warm': keygate.pid, 'keygate cold': keygate.pid };
+        const http = keygateHttp;
+        const measured = async (variant, port, clients, inFlight) => {
+          const before = variant.startsWith('keygate') ? await verifications(http) : 0;
+          const memoryBefore = variant.startsWith('keygate') ? await fromMemory(http) : 0;
+          const pid = variant === 'mosquitto' ? mosquitto?.child.pid : pidOf[variant];
+          const cpuBefore = processCpuMs(pid);
+          const result = await rateRun(variant, port, clients, inFlight, s.runLimitS);
+          const cpuAfter = processCpuMs(pid);
+          result.processes = g + 1;
+          result.cpuUsPerConnect =
+            cpuBefore === undefined || cpuAfter === undefined || result.connects === 0
+              ? undefined
+              : ((cpuAfter - cpuBefore) * 1000) / result.connects;
+          if (variant.startsWith('keygate')) {
+            await quiet(http);
+            result.verificationsPerConnect = ((await verifications(http)) - before) / result.connects;
+            result.fromMemoryPerConnect = ((await fromMemory(http)) - memoryBefore) / result.connects;
+          }
+          log(`  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}`);
+          runs.push(result);
+        };
+        for (let r = 0; r < s.runs; r++) {
+          // bare and keygate warm back to back, in alternating order (their paired ratio is the target's).
+          const pair = [
+            () => measured('bare', barePort, cycle, s.inFlight),
+            () => measured('keygate warm', keygatePort, cycle, s.inFlight),
+          ];
+          for (const run of (g * s.runs + r) % 2 === 0 ? pair : pair.reverse()) await run();
+          if (mosquitto) await measured('mosquitto', mosquittoPort, cycle, s.inFlight);
+          await measured('keygate cold', keygatePort, coldSlice(coldBase + r), s.coldInFlight);
         }
-        log(`  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}`);
-        runs.push(result);
-      };
-      for (let r = 0; r < s.runs; r++) {
-        // bare and keygate warm back to back, in alternating order (their paired ratio is the target's).
-        const pair = [
-          () => measured('bare', barePort, cycle, s.inFlight),
-          () => measured('keygate warm', keygatePort, cycle, s.inFlight),
-        ];
-        for (const run of r % 2 === 0 ? pair : pair.reverse()) await run();
-        if (mosquitto) await measured('mosquitto', mosquittoPort, cycle, s.inFlight);
-        await measured('keygate cold', keygatePort, coldSlice(r), s.coldInFlight);
+        await stop(bare);
+        if (g < s.processes - 1) await stop(keygate);
       }
       const med = (variant) => {
         const mine = runs.filter((r) => r.variant === variant);
@@ -470,7 +494,9 @@ async function main() {
         connectsPerRun: s.connects,
         coldConnectsPerRun: s.coldConnects,
         warmKeys: s.warmKeys,
-        runsPerVariant: s.runs,
+        processes: s.processes,
+        runsPerProcess: s.runs,
+        runsPerVariant: s.runs * s.processes,
         mosquitto: mosquitto ? { version: mosquitto.version } : 'skipped (not installed)',
         bare: med('bare'),
         mosquittoPerSec: med('mosquitto'),
@@ -501,8 +527,17 @@ async function main() {
         warmOverMosquitto: rate.mosquittoPerSec ? rate.warm / rate.mosquittoPerSec : undefined,
         bareOverMosquitto: rate.mosquittoPerSec ? rate.bare / rate.mosquittoPerSec : undefined,
       };
+      // Each pair of processes on its own: how far apart the pairs are is the spread one pair alone had.
+      rate.perProcess = Array.from({ length: s.processes }, (_, g) => {
+        const mine = (variant) =>
+          runs.filter((r) => r.variant === variant && r.processes === g + 1).map((r) => r.perSec);
+        return {
+          bare: median(mine('bare')),
+          warm: median(mine('keygate warm')),
+          warmOverBare: medianPairedRatio(mine('keygate warm'), mine('bare')),
+        };
+      });
       report.rate = rate;
-      await stop(bare);
       await mosquitto?.stop();
       mosquitto = undefined;
 
@@ -676,18 +711,23 @@ function printReport(report, s) {
   const r = report.rate;
   if (r) {
     console.log(
-      `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerVariant} interleaved runs)\n`,
+      `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerProcess} interleaved runs on each of ${r.processes} pairs of processes, one pair after the other)\n`,
     );
     console.log(
-      '| run | variant | CONNECT/s | CONNACK codes | retries | bcrypt per CONNECT | from memory per CONNECT |',
+      '| processes | run | variant | CONNECT/s | CONNACK codes | retries | bcrypt per CONNECT | from memory per CONNECT |',
     );
-    console.log('|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|');
     const perRun = r.runs.length / r.runsPerVariant;
     r.runs.forEach((x, k) => {
       console.log(
-        `| ${Math.floor(k / perRun) + 1} | ${x.variant} | ${n(x.perSec)} | ${JSON.stringify(x.codes)} | ${x.retries} | ${n(x.verificationsPerConnect, 2)} | ${n(x.fromMemoryPerConnect, 2)} |`,
+        `| ${x.processes} | ${Math.floor(k / perRun) + 1} | ${x.variant} | ${n(x.perSec)} | ${JSON.stringify(x.codes)} | ${x.retries} | ${n(x.verificationsPerConnect, 2)} | ${n(x.fromMemoryPerConnect, 2)} |`,
       );
     });
+    if (r.perProcess) {
+      console.log(
+        `\nper pair of processes, warm/bare (median of its paired rounds): ${r.perProcess.map((p) => n(p.warmOverBare, 3)).join(', ')}`,
+      );
+    }
     console.log(
       `\nmedians: bare ${n(r.bare)}, mosquitto ${typeof r.mosquitto === 'string' ? r.mosquitto : n(r.mosquittoPerSec)}, keygate warm ${n(r.warm)}, keygate cold ${n(r.cold, 1)} CONNECT/s`,
     );

@@ -125,6 +125,7 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
       BENCH_COLD_CONNECTS: '5',
       BENCH_WARM_KEYS: '20',
       BENCH_RUNS: '1',
+      BENCH_PROCESSES: '2',
       BENCH_STORM_DEVICES: '10',
       BENCH_RESTART_DEVICES: '10',
       BENCH_STORM_LIMIT_S: '60',
@@ -134,7 +135,8 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
   });
   const report = JSON.parse(stdout.trim()) as {
     rate: {
-      runs: { variant: string; codes: Record<string, number> }[];
+      runs: { variant: string; codes: Record<string, number>; processes: number }[];
+      perProcess: { warmOverBare: number }[];
       bare: number;
       warm: number;
       cpuUsPerConnect: { bare: number; warm: number; warmOverBare: number };
@@ -143,7 +145,10 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
     restart: { devices: number; readmitted: number; secondsUntilAllReadmitted: number };
   };
   const variants = report.rate.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto');
-  expect(variants).toEqual(['bare', 'keygate warm', 'keygate cold']);
+  // One round on each of two pairs of processes (the second round in the other order).
+  expect(variants).toEqual(['bare', 'keygate warm', 'keygate cold', 'keygate warm', 'bare', 'keygate cold']);
+  expect(report.rate.runs.filter((r) => r.variant === 'bare').map((r) => r.processes)).toEqual([1, 2]);
+  expect(report.rate.perProcess).toHaveLength(2);
   for (const r of report.rate.runs) expect(r.codes['0']).toBeGreaterThan(0);
   expect(report.rate.bare).toBeGreaterThan(0);
   // The brokers' CPU per CONNECT, read from /proc around each run (Linux, as every machine here).

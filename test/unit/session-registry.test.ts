@@ -1,6 +1,6 @@
 /**
- * SessionRegistry's indexes hold the client itself under an ID with one client and a Set only when there
- * are more (issue 7: heap per connection). What callers see must not depend on that.
+ * SessionRegistry's indexes hold a client's session itself under an ID with one client and a Set only when
+ * there are more (issue 7: heap per connection). What callers see must not depend on that.
  */
 import { EventEmitter } from 'node:events';
 import type { Client } from 'aedes';

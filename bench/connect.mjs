@@ -48,7 +48,7 @@ function settings() {
     coldConnects: n('BENCH_COLD_CONNECTS', 60),
     coldInFlight: n('BENCH_COLD_IN_FLIGHT', 10),
     runs: n('BENCH_RUNS', 7),
-    processes: n('BENCH_PROCESSES', 3),
+    processes: Math.max(1, n('BENCH_PROCESSES', 3)),
     warmKeys: n('BENCH_WARM_KEYS', 500),
     stormDevices: n('BENCH_STORM_DEVICES', 2000),
     restartDevices: n('BENCH_RESTART_DEVICES', 10_000),

@@ -13,8 +13,9 @@ interface Linked extends Socket {
  * doubly-linked list through two properties of each socket, from which a socket unlinks itself on 'close'.
  *
  * Not a Set: a Set that held a socket can keep it reachable for V8's young-generation collector after
- * `delete` (likely through the backing store it left behind when it last grew or compacted: garbage in the
- * old generation whose slots the scavenger still reads as roots until the next full GC). Every connection
+ * `delete`: when it grows or compacts, V8 copies the live entries into a new table and leaves them in the
+ * old one too (OrderedHashTable::Rehash), which is garbage in the old generation that the scavenger still
+ * reads from until the next full GC. Every connection
  * open at such a moment — socket, aedes Client, parser, streams — then outlived the next scavenges and was
  * promoted: a Set of sockets alone took a warm reconnect from 1.1 KB to 2.9 KB promoted (issue 7, target 3;
  * docs/BENCHMARKS.md, session 9). A list leaves nothing behind: a socket that leaves it is unlinked from

@@ -13,7 +13,8 @@
 // the others; keygate is also reported against it. Not installed (or BENCH_MOSQUITTO=off): "skipped".
 // Profiling: BENCH_NODE_ARGS (keygate) and BENCH_BARE_NODE_ARGS (bare aedes) are put before the script.
 // Run: npm run bench:throughput. Sizes: BENCH_DEVICES (10000), BENCH_MESSAGES (200000 per run),
-// BENCH_PUBLISHERS (10), BENCH_RUNS (7), BENCH_PAYLOAD (64 bytes). --json prints one JSON object, --save
+// BENCH_PUBLISHERS (10), BENCH_RUNS (7, on each of BENCH_PROCESSES (3) pairs of broker processes started one
+// pair after the other), BENCH_PAYLOAD (64 bytes). --json prints one JSON object, --save
 // also writes docs/bench-results/throughput.json (for bench/chart.mjs).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +35,9 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+// Pairs of broker processes, one pair after the other, RUNS rounds each (as bench/connect.mjs): two processes
+// of the same broker, started alike, can differ by a fifth for their whole life.
+const PROCESSES = Math.max(1, Number(process.env.BENCH_PROCESSES ?? 3));
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
@@ -58,18 +62,6 @@ async function main() {
   const redis = new Redis(redisServer.url);
   const scope = await seedPublishScope(redis, DEVICES);
 
-  const barePort = await freeLoopbackPort();
-  const bare = await startBroker([...brokerNodeArgs('BENCH_BARE_NODE_ARGS'), 'bench/bare-aedes.mjs'], {
-    MQTT_PORT: String(barePort),
-    MQTT_HOST: '127.0.0.1',
-  });
-  const keygatePort = await freeLoopbackPort();
-  const keygate = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
-    ...keygateBenchEnv(redisServer.url, PREFIX),
-    MQTT_PORT: String(keygatePort),
-    MQTT_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-  });
   const mosquittoPort = await freeLoopbackPort();
   const inScope = [...scope.byId, ...scope.byTag];
   const mosquitto = await startMosquitto(
@@ -82,27 +74,50 @@ async function main() {
     if (!json) process.stderr.write(`${r.variant} ${Math.round(r.deliveredPerSec)} delivered msg/s\n`);
     return r;
   };
+  let bare;
+  let keygate;
   try {
-    // One warm-up run each (JIT), not reported.
-    await oneRun('bare', barePort, scope, undefined, SIZES);
-    await oneRun('keygate', keygatePort, scope, undefined, SIZES);
-    if (mosquitto) await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES);
-    for (let r = 0; r < RUNS; r++) {
-      // bare and keygate back to back, in alternating order (their paired ratio is the target's).
-      const bareRun = () => oneRun('bare', barePort, scope, undefined, SIZES);
-      const keygateRun = () => oneRun('keygate', keygatePort, scope, redis, SIZES);
-      for (const run of r % 2 === 0 ? [bareRun, keygateRun] : [keygateRun, bareRun]) {
-        runs.push(progress({ round: r, ...(await run()) }));
+    for (let g = 0; g < PROCESSES; g++) {
+      const barePort = await freeLoopbackPort();
+      bare = await startBroker([...brokerNodeArgs('BENCH_BARE_NODE_ARGS'), 'bench/bare-aedes.mjs'], {
+        MQTT_PORT: String(barePort),
+        MQTT_HOST: '127.0.0.1',
+      });
+      const keygatePort = await freeLoopbackPort();
+      keygate = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
+        ...keygateBenchEnv(redisServer.url, PREFIX),
+        MQTT_PORT: String(keygatePort),
+        MQTT_HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+      });
+      // One warm-up run each (JIT), not reported.
+      await oneRun('bare', barePort, scope, undefined, SIZES);
+      await oneRun('keygate', keygatePort, scope, undefined, SIZES);
+      if (mosquitto && g === 0) await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES);
+      for (let r = 0; r < RUNS; r++) {
+        // bare and keygate back to back, in alternating order (their paired ratio is the target's).
+        const bareRun = () => oneRun('bare', barePort, scope, undefined, SIZES);
+        const keygateRun = () => oneRun('keygate', keygatePort, scope, redis, SIZES);
+        const round = g * RUNS + r;
+        for (const run of round % 2 === 0 ? [bareRun, keygateRun] : [keygateRun, bareRun]) {
+          runs.push(progress({ round, processes: g + 1, ...(await run()) }));
+        }
+        if (mosquitto)
+          runs.push(
+            progress({
+              round,
+              processes: g + 1,
+              ...(await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES)),
+            }),
+          );
       }
-      if (mosquitto)
-        runs.push(
-          progress({ round: r, ...(await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES)) }),
-        );
+      await stopBroker(bare);
+      await stopBroker(keygate);
     }
   } finally {
     await mosquitto?.stop();
-    await stopBroker(bare);
-    await stopBroker(keygate);
+    if (bare) await stopBroker(bare);
+    if (keygate) await stopBroker(keygate);
     redis.disconnect();
     await redisServer.stop();
   }
@@ -134,7 +149,9 @@ async function main() {
     publishers: PUBLISHERS,
     messagesPerRun: keygateRuns[0]?.messages ?? 0,
     payloadBytes: PAYLOAD,
-    runsPerVariant: RUNS,
+    processes: PROCESSES,
+    runsPerProcess: RUNS,
+    runsPerVariant: RUNS * PROCESSES,
     bare: bareSummary,
     keygate: keygateSummary,
     mosquitto: mosquittoSummary
@@ -142,6 +159,11 @@ async function main() {
       : 'skipped (not installed)',
     // The target's ratio: the median of the rounds' keygate/bare ratios (runs back to back).
     ratio: { accepted: paired('acceptedPerSec'), delivered: paired('deliveredPerSec') },
+    // Each pair of processes on its own (how far apart they are is the spread one pair alone had).
+    perProcess: Array.from({ length: PROCESSES }, (_, g) => {
+      const mine = (list) => list.filter((r) => r.processes === g + 1).map((r) => r.deliveredPerSec);
+      return { delivered: medianPairedRatio(mine(keygateRuns), mine(bareRuns)) };
+    }),
     // The ratio of the medians, for comparison with earlier reports (more exposed to drift).
     ratioOfMedians: {
       accepted: keygateSummary.acceptedPerSec / bareSummary.acceptedPerSec,
@@ -172,13 +194,13 @@ async function main() {
     return;
   }
   console.log(
-    `publish throughput: ${DEVICES} devices, keys scoped to ${report.scopeSize}, ${PUBLISHERS} publishers, 1 subscriber on losant/+/state, ${report.messagesPerRun} QoS 0 messages of ${PAYLOAD} B per run, ${RUNS} runs each (interleaved)\n`,
+    `publish throughput: ${DEVICES} devices, keys scoped to ${report.scopeSize}, ${PUBLISHERS} publishers, 1 subscriber on losant/+/state, ${report.messagesPerRun} QoS 0 messages of ${PAYLOAD} B per run, ${RUNS} runs each (interleaved) on each of ${PROCESSES} pairs of broker processes\n`,
   );
-  console.log('| run | broker | accepted msg/s | delivered msg/s | delivered/sent |');
-  console.log('|---|---|---|---|---|');
+  console.log('| processes | run | broker | accepted msg/s | delivered msg/s | delivered/sent |');
+  console.log('|---|---|---|---|---|---|');
   runs.forEach((r) => {
     console.log(
-      `| ${r.round + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} |`,
+      `| ${r.processes} | ${r.round + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} |`,
     );
   });
   console.log('\n| broker | median accepted msg/s | median delivered msg/s |');
@@ -198,7 +220,7 @@ async function main() {
     `| keygate / bare (ratio of medians) | ${report.ratioOfMedians.accepted.toFixed(3)} | ${report.ratioOfMedians.delivered.toFixed(3)} |`,
   );
   console.log(
-    `| keygate / bare (median of the ${RUNS} paired rounds: the target's, >= 0.95) | ${report.ratio.accepted.toFixed(3)} | ${report.ratio.delivered.toFixed(3)} |`,
+    `| keygate / bare (median of the ${RUNS * PROCESSES} paired rounds: the target's, >= 0.95) | ${report.ratio.accepted.toFixed(3)} | ${report.ratio.delivered.toFixed(3)} |`,
   );
   if (mosquittoSummary) {
     console.log(
@@ -209,6 +231,9 @@ async function main() {
   }
   console.log(
     `\nRedis commands (keygate runs, INFO excluded): ${report.redis.commandsPerSubscribe} per SUBSCRIBE; ${publishCommands} during ${published} publishes + deliveries (${report.redis.commandsPerPublish} per publish); heartbeat canary SETs meanwhile (time-based, not per message): ${report.redis.heartbeatSetsDuringPublish}`,
+  );
+  console.log(
+    `per pair of processes, keygate/bare delivered (median of its paired rounds): ${report.perProcess.map((p) => p.delivered.toFixed(3)).join(', ')}`,
   );
   if (publishCommands > 0) console.log(JSON.stringify(report.redis.byCommand));
 }

@@ -39,6 +39,7 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
       BENCH_MESSAGES: '200',
       BENCH_PUBLISHERS: '2',
       BENCH_RUNS: '1',
+      BENCH_PROCESSES: '2',
       REDIS_URL: '',
     },
     timeout: 60_000,
@@ -46,12 +47,20 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
   const report = JSON.parse(stdout.trim()) as {
     devices: number;
     runs: { variant: string; messages: number; delivered: number }[];
+    perProcess: { delivered: number }[];
     ratio: { accepted: number; delivered: number };
     redis: { commandsPerPublish: number; commandsPerSubscribe: number };
   };
   expect(report.devices).toBe(100);
   // mosquitto runs too where it is installed (the native reference).
-  expect(report.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto')).toEqual(['bare', 'keygate']);
+  // One round on each of two pairs of processes (the second in the other order).
+  expect(report.runs.map((r) => r.variant).filter((v) => v !== 'mosquitto')).toEqual([
+    'bare',
+    'keygate',
+    'keygate',
+    'bare',
+  ]);
+  expect(report.perProcess).toHaveLength(2);
   for (const r of report.runs) expect(r.delivered).toBe(r.messages);
   expect(report.ratio.delivered).toBeGreaterThan(0);
   expect(typeof report.redis.commandsPerPublish).toBe('number');

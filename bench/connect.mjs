@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import { brokerNodeArgs, connectOnce } from './lib.mjs';
+import { benchProcesses, brokerNodeArgs, connectOnce, valuesByProcess } from './lib.mjs';
 
 function settings() {
   const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -48,7 +48,7 @@ function settings() {
     coldConnects: n('BENCH_COLD_CONNECTS', 60),
     coldInFlight: n('BENCH_COLD_IN_FLIGHT', 10),
     runs: n('BENCH_RUNS', 7),
-    processes: Math.max(1, n('BENCH_PROCESSES', 3)),
+    processes: benchProcesses(),
     warmKeys: n('BENCH_WARM_KEYS', 500),
     stormDevices: n('BENCH_STORM_DEVICES', 2000),
     restartDevices: n('BENCH_RESTART_DEVICES', 10_000),
@@ -385,10 +385,8 @@ async function main() {
       const cold = indices('cold').map(client);
       const coldSlice = (slice) => cold.slice(slice * s.coldConnects, (slice + 1) * s.coldConnects);
       const runs = [];
-      // BENCH_PROCESSES pairs of processes, one pair after the other, each measured over BENCH_RUNS rounds.
-      // Two processes of the same broker, started alike, differ by up to a fifth in CPU per CONNECT for
-      // their whole life (JIT and heap decisions taken early): one process per variant made the ratio a
-      // draw of that difference. The last keygate stays up for the cold storm.
+      // BENCH_PROCESSES pairs of processes (bench/lib.mjs benchProcesses), one pair after the other, each
+      // measured over BENCH_RUNS rounds. The last keygate stays up for the cold storm.
       for (let g = 0; g < s.processes; g++) {
         const barePort = await freeLoopbackPort();
         // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
@@ -528,15 +526,12 @@ async function main() {
         bareOverMosquitto: rate.mosquittoPerSec ? rate.bare / rate.mosquittoPerSec : undefined,
       };
       // Each pair of processes on its own: how far apart the pairs are is the spread one pair alone had.
-      rate.perProcess = Array.from({ length: s.processes }, (_, g) => {
-        const mine = (variant) =>
-          runs.filter((r) => r.variant === variant && r.processes === g + 1).map((r) => r.perSec);
-        return {
-          bare: median(mine('bare')),
-          warm: median(mine('keygate warm')),
-          warmOverBare: medianPairedRatio(mine('keygate warm'), mine('bare')),
-        };
-      });
+      const warmByProcess = valuesByProcess(runs, s.processes, 'keygate warm', 'perSec');
+      rate.perProcess = valuesByProcess(runs, s.processes, 'bare', 'perSec').map((bare, g) => ({
+        bare: median(bare),
+        warm: median(warmByProcess[g]),
+        warmOverBare: medianPairedRatio(warmByProcess[g], bare),
+      }));
       report.rate = rate;
       await mosquitto?.stop();
       mosquitto = undefined;

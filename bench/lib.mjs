@@ -160,6 +160,26 @@ export function medianPairedRatio(values, baseline) {
 }
 
 /**
+ * How many pairs of broker processes (bare aedes and keygate) a benchmark measures, one pair after the other:
+ * BENCH_PROCESSES, default 3, at least 1. Two processes of the same broker, started alike, differ by up to a
+ * fifth in CPU per operation for their whole life (JIT and heap decisions taken early): with one process per
+ * variant a ratio was largely a draw of that difference (docs/BENCHMARKS.md, session 9).
+ */
+export function benchProcesses() {
+  return Math.max(1, Number(process.env.BENCH_PROCESSES ?? 3));
+}
+
+/**
+ * `field` of the runs of `variant`, one list per pair of processes (runs carry `processes`, counted from 1),
+ * in the order they ran: what `medianPairedRatio` pairs, one pair of processes at a time.
+ */
+export function valuesByProcess(runs, processes, variant, field) {
+  return Array.from({ length: processes }, (_, g) =>
+    runs.filter((r) => r.variant === variant && r.processes === g + 1).map((r) => r[field]),
+  );
+}
+
+/**
  * Writes a benchmark's report to docs/bench-results/<name>.json when the benchmark was started with
  * `--save` (as `npm run bench:*` does), for bench/chart.mjs. Smoke runs (`--json` only) leave docs alone.
  */

@@ -21,12 +21,14 @@ import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
+  benchProcesses,
   brokerNodeArgs,
   keygateBenchEnv,
   median,
   medianPairedRatio,
   saveResults,
   startMosquitto,
+  valuesByProcess,
   waitForPort,
 } from './lib.mjs';
 import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
@@ -35,9 +37,8 @@ const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
-// Pairs of broker processes, one pair after the other, RUNS rounds each (as bench/connect.mjs): two processes
-// of the same broker, started alike, can differ by a fifth for their whole life.
-const PROCESSES = Math.max(1, Number(process.env.BENCH_PROCESSES ?? 3));
+// Pairs of broker processes, one pair after the other, RUNS rounds each (bench/lib.mjs benchProcesses).
+const PROCESSES = benchProcesses();
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
@@ -135,6 +136,7 @@ async function main() {
   const mosquittoSummary = mosquitto ? summary('mosquitto') : undefined;
   const keygateRuns = runs.filter((r) => r.variant === 'keygate');
   const bareRuns = runs.filter((r) => r.variant === 'bare');
+  const bareByProcess = valuesByProcess(runs, PROCESSES, 'bare', 'deliveredPerSec');
   const paired = (field) =>
     medianPairedRatio(
       keygateRuns.map((r) => r[field]),
@@ -160,10 +162,9 @@ async function main() {
     // The target's ratio: the median of the rounds' keygate/bare ratios (runs back to back).
     ratio: { accepted: paired('acceptedPerSec'), delivered: paired('deliveredPerSec') },
     // Each pair of processes on its own (how far apart they are is the spread one pair alone had).
-    perProcess: Array.from({ length: PROCESSES }, (_, g) => {
-      const mine = (list) => list.filter((r) => r.processes === g + 1).map((r) => r.deliveredPerSec);
-      return { delivered: medianPairedRatio(mine(keygateRuns), mine(bareRuns)) };
-    }),
+    perProcess: valuesByProcess(runs, PROCESSES, 'keygate', 'deliveredPerSec').map((keygate, g) => ({
+      delivered: medianPairedRatio(keygate, bareByProcess[g]),
+    })),
     // The ratio of the medians, for comparison with earlier reports (more exposed to drift).
     ratioOfMedians: {
       accepted: keygateSummary.acceptedPerSec / bareSummary.acceptedPerSec,

@@ -6,6 +6,7 @@
 // on its own `losant/<id>/state`. Runs alternate bare, keygate, bare, keygate, ... BENCH_RUNS times each;
 // medians and the ratio keygate/bare are reported. Around every keygate run the benchmark reads Redis
 // `INFO commandstats` and reports the commands per SUBSCRIBE and per publish (+ its delivery).
+// Each broker's CPU time is read from /proc around every run too: CPU per message, keygate's over bare's.
 // The ratio keygate/bare is the median of the rounds' paired ratios: in each round bare and keygate run
 // back to back, in alternating order (bench/lib.mjs medianPairedRatio); the ratio of medians is kept too.
 // When Debian's mosquitto is installed it runs too, as the native reference (bench/lib.mjs startMosquitto:
@@ -26,6 +27,7 @@ import {
   keygateBenchEnv,
   median,
   medianPairedRatio,
+  processCpuMs,
   saveResults,
   startMosquitto,
   valuesByProcess,
@@ -50,6 +52,20 @@ async function startBroker(args, env) {
   });
   await waitForPort(Number(env.MQTT_PORT));
   return child;
+}
+
+/**
+ * Runs `run` and adds the broker's CPU per message (µs, user + system, every thread, from /proc: bench/lib.mjs
+ * processCpuMs) to its result: unlike the rate, it hardly depends on how much of the machine the load
+ * generator and the neighbours took during the run. undefined where /proc is missing.
+ */
+async function withBrokerCpu(pid, run) {
+  const before = processCpuMs(pid);
+  const result = await run();
+  const after = processCpuMs(pid);
+  const cpuUsPerMessage =
+    before === undefined || after === undefined ? undefined : ((after - before) * 1000) / result.messages;
+  return { ...result, cpuUsPerMessage };
 }
 
 async function stopBroker(child) {
@@ -97,8 +113,10 @@ async function main() {
       if (mosquitto && g === 0) await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES);
       for (let r = 0; r < RUNS; r++) {
         // bare and keygate back to back, in alternating order (their paired ratio is the target's).
-        const bareRun = () => oneRun('bare', barePort, scope, undefined, SIZES);
-        const keygateRun = () => oneRun('keygate', keygatePort, scope, redis, SIZES);
+        const bareRun = () =>
+          withBrokerCpu(bare.pid, () => oneRun('bare', barePort, scope, undefined, SIZES));
+        const keygateRun = () =>
+          withBrokerCpu(keygate.pid, () => oneRun('keygate', keygatePort, scope, redis, SIZES));
         const round = g * RUNS + r;
         for (const run of round % 2 === 0 ? [bareRun, keygateRun] : [keygateRun, bareRun]) {
           runs.push(progress({ round, processes: g + 1, ...(await run()) }));
@@ -108,7 +126,9 @@ async function main() {
             progress({
               round,
               processes: g + 1,
-              ...(await oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES)),
+              ...(await withBrokerCpu(mosquitto.child.pid, () =>
+                oneRun('mosquitto', mosquittoPort, scope, undefined, SIZES),
+              )),
             }),
           );
       }
@@ -123,12 +143,17 @@ async function main() {
     await redisServer.stop();
   }
 
+  const cpuOf = (mine) => {
+    const cpu = mine.map((r) => r.cpuUsPerMessage).filter((c) => c !== undefined);
+    return cpu.length === 0 ? undefined : median(cpu);
+  };
   const summary = (variant) => {
     const mine = runs.filter((r) => r.variant === variant);
     return {
       acceptedPerSec: median(mine.map((r) => r.acceptedPerSec)),
       deliveredPerSec: median(mine.map((r) => r.deliveredPerSec)),
       lost: mine.reduce((sum, r) => sum + (r.messages - r.delivered), 0),
+      cpuUsPerMessage: cpuOf(mine),
     };
   };
   const bareSummary = summary('bare');
@@ -161,6 +186,9 @@ async function main() {
       : 'skipped (not installed)',
     // The target's ratio: the median of the rounds' keygate/bare ratios (runs back to back).
     ratio: { accepted: paired('acceptedPerSec'), delivered: paired('deliveredPerSec') },
+    // The broker's CPU per message, keygate's over bare's, paired like the rates: its inverse is the rate
+    // ratio a CPU-bound broker would reach on a machine of its own.
+    cpuPerMessageRatio: bareSummary.cpuUsPerMessage === undefined ? undefined : paired('cpuUsPerMessage'),
     // Each pair of processes on its own (how far apart they are is the spread one pair alone had).
     perProcess: valuesByProcess(runs, PROCESSES, 'keygate', 'deliveredPerSec').map((keygate, g) => ({
       delivered: medianPairedRatio(keygate, bareByProcess[g]),
@@ -197,11 +225,13 @@ async function main() {
   console.log(
     `publish throughput: ${DEVICES} devices, keys scoped to ${report.scopeSize}, ${PUBLISHERS} publishers, 1 subscriber on losant/+/state, ${report.messagesPerRun} QoS 0 messages of ${PAYLOAD} B per run, ${RUNS} runs each (interleaved) on each of ${PROCESSES} pairs of broker processes\n`,
   );
-  console.log('| processes | run | broker | accepted msg/s | delivered msg/s | delivered/sent |');
-  console.log('|---|---|---|---|---|---|');
+  console.log(
+    '| processes | run | broker | accepted msg/s | delivered msg/s | delivered/sent | broker CPU µs/msg |',
+  );
+  console.log('|---|---|---|---|---|---|---|');
   runs.forEach((r) => {
     console.log(
-      `| ${r.processes} | ${r.round + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} |`,
+      `| ${r.processes} | ${r.round + 1} | ${r.variant} | ${Math.round(r.acceptedPerSec)} | ${Math.round(r.deliveredPerSec)} | ${r.delivered}/${r.messages} | ${r.cpuUsPerMessage?.toFixed(2) ?? '-'} |`,
     );
   });
   console.log('\n| broker | median accepted msg/s | median delivered msg/s |');
@@ -233,6 +263,12 @@ async function main() {
   console.log(
     `\nRedis commands (keygate runs, INFO excluded): ${report.redis.commandsPerSubscribe} per SUBSCRIBE; ${publishCommands} during ${published} publishes + deliveries (${report.redis.commandsPerPublish} per publish); heartbeat canary SETs meanwhile (time-based, not per message): ${report.redis.heartbeatSetsDuringPublish}`,
   );
+  if (report.cpuPerMessageRatio !== undefined) {
+    const us = (s) => (s?.cpuUsPerMessage === undefined ? '-' : s.cpuUsPerMessage.toFixed(2));
+    console.log(
+      `broker CPU per message (user + system, all threads, /proc; medians): bare ${us(bareSummary)} µs, keygate ${us(keygateSummary)} µs, mosquitto ${us(mosquittoSummary)} µs; keygate / bare ${report.cpuPerMessageRatio.toFixed(3)} (median of the paired rounds)`,
+    );
+  }
   console.log(
     `per pair of processes, keygate/bare delivered (median of its paired rounds): ${report.perProcess.map((p) => p.delivered.toFixed(3)).join(', ')}`,
   );

@@ -46,7 +46,7 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
   });
   const report = JSON.parse(stdout.trim()) as {
     devices: number;
-    runs: { variant: string; messages: number; delivered: number }[];
+    runs: { variant: string; messages: number; delivered: number; cpuUsPerMessage?: number }[];
     perProcess: { delivered: number }[];
     ratio: { accepted: number; delivered: number };
     redis: { commandsPerPublish: number; commandsPerSubscribe: number };
@@ -62,6 +62,8 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
   ]);
   expect(report.perProcess).toHaveLength(2);
   for (const r of report.runs) expect(r.delivered).toBe(r.messages);
+  // The broker's CPU per message, read from /proc around every run (whole clock ticks: 0 for runs this small).
+  for (const r of report.runs) expect(r.cpuUsPerMessage).toBeGreaterThanOrEqual(0);
   expect(report.ratio.delivered).toBeGreaterThan(0);
   expect(typeof report.redis.commandsPerPublish).toBe('number');
   expect(typeof report.redis.commandsPerSubscribe).toBe('number');

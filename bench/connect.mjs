@@ -9,7 +9,7 @@
 //    warm/cold. keygate's own /metrics tell how many bcrypt verifications each variant cost. warm/bare is
 //    the median of the rounds' paired ratios (bare and keygate warm back to back, alternating order:
 //    bench/lib.mjs medianPairedRatio); the ratio of medians is reported too. Around every run the broker
-//    process' CPU time is read from /proc (bench/lib.mjs processCpuMs): CPU per CONNECT, medians and
+//    process' CPU time is read from /proc (bench/lib.mjs withCpuOf): CPU per CONNECT, medians and
 //    keygate warm / bare paired — steadier than the rates on a shared machine (not the target's measure).
 // 2. Cold connect storm: BENCH_STORM_DEVICES devices, each with its own never-verified key, all connecting
 //    at once (retrying after a jittered pause on CONNACK 3 or a closed socket), against the time of one
@@ -246,10 +246,10 @@ async function main() {
       keygateBenchEnv,
       median,
       medianPairedRatio,
-      processCpuMs,
       saveResults,
       startMosquitto,
       waitForPort,
+      withCpuOf,
     },
   ] = await Promise.all([import('ioredis'), import('../dist/demo/redis-server.js'), import('./lib.mjs')]);
 
@@ -445,7 +445,7 @@ async function main() {
           `  keygate first pass: ${Math.round(firstPass.perSec)} CONNECT/s ${JSON.stringify(firstPass.codes)}`,
         );
 
-        // The broker's CPU per CONNECT is read around each run too (`processCpuMs`): the rate is the target,
+        // The broker's CPU per CONNECT is read around each run too (`withCpuOf`): the rate is the target,
         // but it moves with the machine; the CPU a broker spent per CONNECT mostly does not.
         const pidOf = { bare: bare.pid, 'keygate warm': keygate.pid, 'keygate cold': keygate.pid };
         const http = keygateHttp;
@@ -453,14 +453,12 @@ async function main() {
           const before = variant.startsWith('keygate') ? await verifications(http) : 0;
           const memoryBefore = variant.startsWith('keygate') ? await fromMemory(http) : 0;
           const pid = variant === 'mosquitto' ? mosquitto?.child.pid : pidOf[variant];
-          const cpuBefore = processCpuMs(pid);
-          const result = await rateRun(variant, port, clients, inFlight, s.runLimitS);
-          const cpuAfter = processCpuMs(pid);
+          const { result, cpuMs } = await withCpuOf(pid, () =>
+            rateRun(variant, port, clients, inFlight, s.runLimitS),
+          );
           result.processes = g + 1;
           result.cpuUsPerConnect =
-            cpuBefore === undefined || cpuAfter === undefined || result.connects === 0
-              ? undefined
-              : ((cpuAfter - cpuBefore) * 1000) / result.connects;
+            cpuMs === undefined || result.connects === 0 ? undefined : (cpuMs * 1000) / result.connects;
           if (variant.startsWith('keygate')) {
             await quiet(http);
             result.verificationsPerConnect = ((await verifications(http)) - before) / result.connects;

@@ -148,6 +148,18 @@ export function processCpuMs(pid) {
 }
 
 /**
+ * Runs `run` and gives its result with the CPU time (ms, `processCpuMs`) process `pid` used meanwhile — a
+ * broker's CPU per operation, read around every run by the benchmarks; `cpuMs` is undefined where /proc is
+ * missing.
+ */
+export async function withCpuOf(pid, run) {
+  const before = processCpuMs(pid);
+  const result = await run();
+  const after = processCpuMs(pid);
+  return { result, cpuMs: before === undefined || after === undefined ? undefined : after - before };
+}
+
+/**
  * The median of paired ratios: `values[r] / baseline[r]` for each round r, where the two runs of a round
  * were measured back to back (their order alternating from round to round). On this shared 2-core
  * machine one broker's rate drifts by tens of percent from one minute to the next (docs/BENCHMARKS.md,

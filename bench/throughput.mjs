@@ -27,11 +27,11 @@ import {
   keygateBenchEnv,
   median,
   medianPairedRatio,
-  processCpuMs,
   saveResults,
   startMosquitto,
   valuesByProcess,
   waitForPort,
+  withCpuOf,
 } from './lib.mjs';
 import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 
@@ -56,16 +56,12 @@ async function startBroker(args, env) {
 
 /**
  * Runs `run` and adds the broker's CPU per message (µs, user + system, every thread, from /proc: bench/lib.mjs
- * processCpuMs) to its result: unlike the rate, it hardly depends on how much of the machine the load
+ * withCpuOf) to its result: unlike the rate, it hardly depends on how much of the machine the load
  * generator and the neighbours took during the run. undefined where /proc is missing.
  */
 async function withBrokerCpu(pid, run) {
-  const before = processCpuMs(pid);
-  const result = await run();
-  const after = processCpuMs(pid);
-  const cpuUsPerMessage =
-    before === undefined || after === undefined ? undefined : ((after - before) * 1000) / result.messages;
-  return { ...result, cpuUsPerMessage };
+  const { result, cpuMs } = await withCpuOf(pid, run);
+  return { ...result, cpuUsPerMessage: cpuMs === undefined ? undefined : (cpuMs * 1000) / result.messages };
 }
 
 async function stopBroker(child) {

@@ -67,12 +67,11 @@ export function createSession(
  *
  * The indexes hold each client's Session, which points at its client only while indexed (`client`,
  * nulled when it leaves) — never the client itself. A Map or Set that held an object can keep it reachable
- * for V8's young-generation collector after `delete`: when it grows or compacts, V8 copies the live entries
- * into a new table and leaves them in the old one too (OrderedHashTable::Rehash), which is garbage in the old
- * generation that the scavenger still reads from until the next full GC. Holding clients, the indexes kept every connection open at such a moment — aedes Client,
- * socket, parser, streams, ~20 KB — alive through the next scavenges and into the old generation: 3.3 KB
- * promoted per warm reconnect against bare aedes' 1.2 KB, scavenges twice as long (issue 7, target 3;
- * docs/BENCHMARKS.md, session 9). What such a Map keeps now is a few small sessions whose client is null.
+ * for V8's young-generation collector after `delete` (the mechanism: src/server/connection-list.ts).
+ * Holding clients, the indexes kept every connection open at such a moment — aedes Client, socket, parser,
+ * streams, ~20 KB — alive through the next scavenges and into the old generation: 3.3 KB promoted per warm
+ * reconnect against bare aedes' 1.2 KB, scavenges twice as long (issue 7, target 3; docs/BENCHMARKS.md,
+ * session 9). What such a Map keeps now is a few small sessions whose client is null.
  */
 export class SessionRegistry {
   /** Only the CONNECTs that carry something `authenticate` cannot read off the client (see rememberConnect). */

@@ -15,11 +15,10 @@ interface Linked extends Socket {
  * Not a Set: a Set that held a socket can keep it reachable for V8's young-generation collector after
  * `delete`: when it grows or compacts, V8 copies the live entries into a new table and leaves them in the
  * old one too (OrderedHashTable::Rehash), which is garbage in the old generation that the scavenger still
- * reads from until the next full GC. Every connection
- * open at such a moment — socket, aedes Client, parser, streams — then outlived the next scavenges and was
- * promoted: a Set of sockets alone took a warm reconnect from 1.1 KB to 2.9 KB promoted (issue 7, target 3;
- * docs/BENCHMARKS.md, session 9). A list leaves nothing behind: a socket that leaves it is unlinked from
- * its neighbours and forgets them.
+ * reads from until the next full GC. Every connection open at such a moment — socket, aedes Client, parser,
+ * streams — then outlived the next scavenges and was promoted: a Set of sockets alone took a warm reconnect
+ * from 1.1 KB to 2.9 KB promoted (issue 7, target 3; docs/BENCHMARKS.md, session 9). A list leaves nothing
+ * behind: a socket that leaves it is unlinked from its neighbours and forgets them.
  */
 export class ConnectionList {
   private head: Linked | undefined;

@@ -32,8 +32,9 @@ export interface VerifiedCredentialsOptions {
 
 /**
  * A remembered proof is kept as one one-byte (latin1) string: the proof's bytes, then its expiry (ms since
- * the epoch) as a big-endian double. ~56 bytes of heap per key, where an object holding a Buffer and a
- * number costs an object, an ArrayBuffer, a Uint8Array, a heap number and a backing store (issue 7).
+ * the epoch) as a big-endian double, then — once a warm reconnect has matched it — its seal (SEAL_BYTES).
+ * ~56 bytes of heap per key (72 sealed), where an object holding a Buffer and a number costs an object, an
+ * ArrayBuffer, a Uint8Array, a heap number and a backing store (issue 7).
  */
 const EXPIRY_BYTES = 8;
 /** HMAC-SHA256. */
@@ -41,11 +42,21 @@ const PROOF_BYTES = 32;
 /** SHA-256's block size: the HMAC key is padded to it (RFC 2104). */
 const SHA256_BLOCK_BYTES = 64;
 
+/**
+ * A *seal*: the first 16 bytes of SHA-256 over a random per-process salt and the secret, kept in memory
+ * only (never in Redis), appended to a remembered proof once a warm reconnect has matched that proof. The
+ * next warm reconnects of the key check the seal — one hash of one block — instead of the HMAC, whose two
+ * hashes over six blocks and the message built for them were a fifth of what a warm CONNECT cost keygate
+ * over bare aedes (callgrind, issue 7 target 3; docs/CREDENTIAL-CACHE.md, "The seal").
+ */
+const SEAL_BYTES = 16;
+const SALT_BYTES = 16;
+
 const expiryBytes = Buffer.alloc(EXPIRY_BYTES);
 
-/** The expiry at the end of a remembered proof (read without allocating: every warm reconnect reads it). */
+/** The expiry after a remembered proof (read without allocating: every warm reconnect reads it). */
 function expiryOf(remembered: string): number {
-  const from = remembered.length - EXPIRY_BYTES;
+  const from = PROOF_BYTES;
   for (let i = 0; i < EXPIRY_BYTES; i++) expiryBytes[i] = remembered.charCodeAt(from + i);
   return expiryBytes.readDoubleBE(0);
 }
@@ -59,10 +70,32 @@ function expiryOf(remembered: string): number {
  * every warm reconnect (issue 7, target 3).
  */
 function rememberedAs(entry: { readonly proof: string }, proof: string): boolean {
-  if (proof.length !== PROOF_BYTES || entry.proof.length !== PROOF_BYTES + EXPIRY_BYTES) return false;
+  if (proof.length !== PROOF_BYTES || entry.proof.length < PROOF_BYTES + EXPIRY_BYTES) return false;
   let difference = 0;
   for (let i = 0; i < PROOF_BYTES; i++) difference |= entry.proof.charCodeAt(i) ^ proof.charCodeAt(i);
   return difference === 0;
+}
+
+/** Whether `entry` carries a seal (after its proof and expiry). */
+function isSealed(entry: { readonly proof: string }): boolean {
+  return entry.proof.length === PROOF_BYTES + EXPIRY_BYTES + SEAL_BYTES;
+}
+
+/** Whether `seal` (a digest as a one-byte string) starts with `entry`'s seal. Constant-time, as `rememberedAs`. */
+function sealedAs(entry: { readonly proof: string }, seal: string): boolean {
+  const from = PROOF_BYTES + EXPIRY_BYTES;
+  let difference = 0;
+  for (let i = 0; i < SEAL_BYTES; i++) difference |= entry.proof.charCodeAt(from + i) ^ seal.charCodeAt(i);
+  return difference === 0;
+}
+
+/** `remembered` (a proof and its expiry) with `seal`'s first SEAL_BYTES bytes after them, or without a seal. */
+function withSeal(remembered: string, seal?: string): string {
+  // Built in a buffer and decoded once: a concatenation or a slice would keep two strings where one does.
+  const entry = Buffer.alloc(PROOF_BYTES + EXPIRY_BYTES + (seal === undefined ? 0 : SEAL_BYTES));
+  entry.write(remembered.slice(0, PROOF_BYTES + EXPIRY_BYTES), 'latin1');
+  if (seal !== undefined) entry.write(seal.slice(0, SEAL_BYTES), PROOF_BYTES + EXPIRY_BYTES, 'latin1');
+  return entry.toString('latin1');
 }
 
 /** What a remembered proof carries besides itself (read-only to callers). */
@@ -88,6 +121,8 @@ export class VerifiedCredentials<T = unknown> {
   private inner: Buffer;
   /** The outer message: the key XOR opad, then the inner digest. */
   private readonly outer: Buffer;
+  /** A seal's message: this process' random salt, then the secret (grown when a longer one comes). */
+  private sealInput: Buffer;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -114,6 +149,8 @@ export class VerifiedCredentials<T = unknown> {
       this.inner[i] = (padded[i] as number) ^ 0x36;
       this.outer[i] = (padded[i] as number) ^ 0x5c;
     }
+    this.sealInput = Buffer.alloc(SALT_BYTES + 256);
+    randomBytes(SALT_BYTES).copy(this.sealInput);
     this.shareable = options.key !== undefined;
     this.ttlMs = options.ttlMs;
     this.maxEntries = options.maxEntries ?? 100_000;
@@ -183,6 +220,29 @@ export class VerifiedCredentials<T = unknown> {
     return at + 4 + written;
   }
 
+  /** The seal of `secret` (see SEAL_BYTES) as a one-byte string of SHA-256's 32 bytes; its first 16 count. */
+  private seal(secret: string | Uint8Array): string {
+    const most = SALT_BYTES + (typeof secret === 'string' ? 3 * secret.length : secret.length);
+    if (this.sealInput.length < most) {
+      const grown = Buffer.alloc(Math.max(most, 2 * this.sealInput.length));
+      this.sealInput.copy(grown, 0, 0, SALT_BYTES);
+      this.sealInput = grown;
+    }
+    let end: number;
+    if (typeof secret !== 'string') {
+      this.sealInput.set(secret, SALT_BYTES);
+      end = SALT_BYTES + secret.length;
+    } else {
+      end = copyAscii(secret, this.sealInput, SALT_BYTES)
+        ? SALT_BYTES + secret.length
+        : SALT_BYTES + this.sealInput.write(secret, SALT_BYTES, 'utf8');
+    }
+    const digest = hash('sha256', this.sealInput.subarray(0, end), 'binary');
+    // The secret is wiped at once, as in `digest`.
+    Uint8Array.prototype.fill.call(this.sealInput, 0, SALT_BYTES, end);
+    return digest;
+  }
+
   /**
    * Whether `proof` was remembered for key `id` — in memory, or as `shared` (the proof kept in Redis,
    * base64url, when there is one). Constant-time comparisons.
@@ -200,10 +260,18 @@ export class VerifiedCredentials<T = unknown> {
   /**
    * Whether the proof of (`keyName`, the attachment's hash, `secret`) is the one `attachment` was
    * remembered with — `attachment` as `attachment(id)` has just returned it (live): a warm reconnect looks
-   * its entry up once, not again to compare the proof, and never makes the proof a Buffer.
+   * its entry up once, not again to compare the proof, and never makes the proof a Buffer. Once sealed
+   * (the first match seals it), the entry answers from its seal: `keyName` is then not read — the entry
+   * is that key's, and the seal goes with the attachment.
    */
   recognisesAttached(attachment: Attachment<T>, keyName: string, secret: string | Uint8Array): boolean {
-    return rememberedAs(attachment as Remembered<T>, this.digest(keyName, attachment.hashId, secret));
+    const entry = attachment as Remembered<T>;
+    if (isSealed(entry)) return sealedAs(entry, this.seal(secret));
+    if (!rememberedAs(entry, this.digest(keyName, attachment.hashId, secret))) return false;
+    // The proof matched: the secret is the one it was made with, for this attachment's hash. Sealed, so
+    // that the key's next warm reconnects check the seal (attach and detach drop it with the attachment).
+    entry.proof = withSeal(entry.proof, this.seal(secret));
+    return true;
   }
 
   /** The entry of `id` unless it has expired (then it is dropped). */
@@ -219,6 +287,7 @@ export class VerifiedCredentials<T = unknown> {
   attach(id: string, hashId: string, value: T): void {
     const entry = this.remembered.get(id);
     if (entry === undefined) return;
+    if (isSealed(entry)) entry.proof = withSeal(entry.proof);
     entry.hashId = hashId;
     entry.value = value;
   }
@@ -233,6 +302,7 @@ export class VerifiedCredentials<T = unknown> {
   detach(id: string): void {
     const entry = this.remembered.get(id);
     if (entry === undefined) return;
+    if (isSealed(entry)) entry.proof = withSeal(entry.proof);
     entry.hashId = undefined;
     entry.value = undefined;
   }
@@ -240,6 +310,7 @@ export class VerifiedCredentials<T = unknown> {
   /** Drops every attachment (changes may have been missed). */
   detachAll(): void {
     for (const entry of this.remembered.values()) {
+      if (isSealed(entry)) entry.proof = withSeal(entry.proof);
       entry.hashId = undefined;
       entry.value = undefined;
     }

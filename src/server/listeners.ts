@@ -241,8 +241,14 @@ export async function startListeners(
   };
 
   try {
-    const tcp = createServer(handle);
+    // Tracked before it is handled: the socket gets the list's fields and then the guard's before aedes
+    // and Node's stream code first see it, so it reaches them in one shape (hidden class) instead of two.
+    // Two shapes per connection made property reads in Node's shared stream code (isReadableNodeStream,
+    // eos...) megamorphic: ~7,000 instructions more per warm CONNECT (callgrind, issue 7 target 3;
+    // docs/BENCHMARKS.md, session 11).
+    const tcp = createServer();
     track(tcp);
+    tcp.on('connection', handle);
     const mqtt = await listen(tcp, config.mqttPort, host, 'MQTT_PORT');
     logger.info(
       { host: mqtt.address, port: mqtt.port, topicRoot: config.topicRoot, prefix: config.prefix },

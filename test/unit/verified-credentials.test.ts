@@ -68,11 +68,63 @@ describe('VerifiedCredentials: proofs', () => {
     cache.attach('k1', 'fp', 'record');
     const attachment = cache.attachment('k1');
     if (attachment === undefined) throw new Error('attached');
+    expect(cache.recognisesAttached(attachment, 'kg:key:k2', secret)).toBe(false);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', `${secret}!`)).toBe(false);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', secret)).toBe(true);
+    // From here on the entry is sealed: the same answers from the seal.
     expect(cache.recognisesAttached(attachment, 'kg:key:k1', secret)).toBe(true);
     expect(cache.recognisesAttached(attachment, 'kg:key:k1', Buffer.from(secret, 'utf8'))).toBe(true);
     expect(cache.recognisesAttached(attachment, 'kg:key:k1', `${secret}!`)).toBe(false);
     expect(cache.recognisesAttached(attachment, 'kg:key:k1', Buffer.from(`${secret} `, 'utf8'))).toBe(false);
-    expect(cache.recognisesAttached(attachment, 'kg:key:k2', secret)).toBe(false);
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', '')).toBe(false);
+  });
+
+  it('a sealed entry still expires, and loses its seal with its attachment', () => {
+    let now = 1_000_000;
+    const cache = new VerifiedCredentials<string>({ ttlMs: 60_000, now: () => now });
+    const secret = 'the-secret';
+    cache.remember('k1', cache.proof('kg:key:k1', 'fp', secret));
+    cache.attach('k1', 'fp', 'record');
+    const attachment = cache.attachment('k1');
+    if (attachment === undefined) throw new Error('attached');
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', secret)).toBe(true); // seals
+    // The key's hash changed (a new secret set in Redis): attached again under the new hash, the old
+    // seal must not answer for it — the HMAC over the new hash decides, and the proof was not made for it.
+    cache.attach('k1', 'fp2', 'record 2');
+    const again = cache.attachment('k1');
+    if (again === undefined) throw new Error('attached again');
+    expect(cache.recognisesAttached(again, 'kg:key:k1', secret)).toBe(false);
+    // Detached and attached under the proof's own hash: recognised (and sealed) again from the HMAC.
+    cache.detach('k1');
+    expect(cache.attachment('k1')).toBeUndefined();
+    cache.attach('k1', 'fp', 'record');
+    const third = cache.attachment('k1');
+    if (third === undefined) throw new Error('attached a third time');
+    expect(cache.recognisesAttached(third, 'kg:key:k1', secret)).toBe(true);
+    expect(cache.recognisesAttached(third, 'kg:key:k1', secret)).toBe(true);
+    // Sealed, the entry still answers the Redis path's question (the proof) and still expires.
+    expect(cache.recognises('k1', cache.proof('kg:key:k1', 'fp', secret))).toBe(true);
+    expect(cache.recognises('k1', cache.proof('kg:key:k1', 'fp', 'another'))).toBe(false);
+    now += 59_000;
+    expect(cache.attachment('k1')).toBeDefined();
+    now += 1_001;
+    expect(cache.attachment('k1')).toBeUndefined();
+    expect(cache.recognises('k1', cache.proof('kg:key:k1', 'fp', secret))).toBe(false);
+  });
+
+  it('detachAll drops every seal with the attachments', () => {
+    const cache = new VerifiedCredentials<string>({ ttlMs: 60_000 });
+    cache.remember('k1', cache.proof('kg:key:k1', 'fp', 'one'));
+    cache.attach('k1', 'fp', 'record');
+    const attachment = cache.attachment('k1');
+    if (attachment === undefined) throw new Error('attached');
+    expect(cache.recognisesAttached(attachment, 'kg:key:k1', 'one')).toBe(true); // seals
+    cache.detachAll();
+    expect(cache.attachment('k1')).toBeUndefined();
+    cache.attach('k1', 'fp2', 'record 2');
+    const again = cache.attachment('k1');
+    if (again === undefined) throw new Error('attached again');
+    expect(cache.recognisesAttached(again, 'kg:key:k1', 'one')).toBe(false);
   });
 
   it('refuses a cache key shorter than 32 bytes, and a TTL of 0', () => {

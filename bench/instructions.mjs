@@ -16,6 +16,9 @@
 //    messages (bench/publish-run.mjs: BENCH_PUBLISHERS (10) publishers on their own topics, one subscriber
 //    on losant/+/state).
 // Every thread of the broker process is counted (V8's compiler and GC helper threads too).
+// BENCH_CG_FUNCTIONS=N also lists the N functions (JIT code named from V8's --perf-basic-prof map, see
+// bench/callgrind-functions.mjs) on which keygate's main thread spent the most instructions more than bare
+// aedes', per warm CONNECT and per message — where a gap is, when the totals say how large it is.
 // Needs valgrind (Debian package `valgrind`); skipped when it is not installed.
 // Run: npm run bench:instructions. --json prints one JSON object, --save also writes
 // docs/bench-results/instructions.json.
@@ -26,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
+import { functionsOf, largestDifferences, removePerfMap } from './callgrind-functions.mjs';
 import {
   BROKER_NODE_OPTIONS,
   connectOnce,
@@ -48,6 +52,7 @@ const SIZES = {
   payload: 64,
 };
 const WARM_KEYS = 500;
+const FUNCTIONS = n('BENCH_CG_FUNCTIONS', 0);
 const json = process.argv.includes('--json');
 const log = (text) => {
   if (!json) process.stderr.write(`${text}\n`);
@@ -113,6 +118,7 @@ async function measure(variant, script, env, scope, dir) {
       `--callgrind-out-file=${out}`,
       process.execPath,
       ...BROKER_NODE_OPTIONS,
+      ...(FUNCTIONS > 0 ? ['--perf-basic-prof'] : []),
       script,
     ],
     {
@@ -139,6 +145,14 @@ async function measure(variant, script, env, scope, dir) {
     control('-d'); // dump 2
     const connect = instructionsIn(out, 1);
     const message = instructionsIn(out, 2);
+    // The main thread's dumps (thread 01), by function, while V8's code map is still there.
+    const functions =
+      FUNCTIONS > 0
+        ? {
+            connect: functionsOf(`${out}.1-01`, child.pid, CONNECTS),
+            message: functionsOf(`${out}.2-01`, child.pid, run.messages),
+          }
+        : undefined;
     const per = (count, by) => ({ mainThread: count.main / by, otherThreads: count.others / by });
     const perConnect = (connect.main + connect.others) / CONNECTS;
     const perMessage = (message.main + message.others) / run.messages;
@@ -152,10 +166,12 @@ async function measure(variant, script, env, scope, dir) {
       perMessage: per(message, run.messages),
       refusedConnects: { warmUp: warmRefused, measured: refused },
       delivered: `${run.delivered}/${run.messages}`,
+      functions,
     };
   } finally {
     child.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    if (FUNCTIONS > 0) removePerfMap(child.pid);
   }
 }
 
@@ -178,6 +194,15 @@ async function main() {
       scope,
       dir,
     );
+    const differences =
+      FUNCTIONS > 0
+        ? {
+            perConnect: largestDifferences(bare.functions.connect, keygate.functions.connect, FUNCTIONS),
+            perMessage: largestDifferences(bare.functions.message, keygate.functions.message, FUNCTIONS),
+          }
+        : undefined;
+    delete bare.functions;
+    delete keygate.functions;
     const report = {
       tool: execFileSync('valgrind', ['--version']).toString().trim(),
       devices: DEVICES,
@@ -194,6 +219,7 @@ async function main() {
         connectMainThread: keygate.perConnect.mainThread / bare.perConnect.mainThread,
         messageMainThread: keygate.perMessage.mainThread / bare.perMessage.mainThread,
       },
+      ...(differences === undefined ? {} : { mainThreadFunctions: differences }),
     };
     await saveResults('instructions', report);
     if (json) {
@@ -215,6 +241,17 @@ async function main() {
     console.log(
       `| keygate / bare | ${ratio.connect.toFixed(3)} | ${ratio.connectMainThread.toFixed(3)} | ${ratio.message.toFixed(3)} | ${ratio.messageMainThread.toFixed(3)} |`,
     );
+    for (const [what, rows] of Object.entries(differences ?? {})) {
+      console.log(
+        `\nmain thread, ${what}: the functions keygate spends most instructions more on than bare aedes`,
+      );
+      console.log('| keygate − bare | bare | keygate | function |\n|---|---|---|---|');
+      for (const row of rows) {
+        console.log(
+          `| ${k(row.difference)} | ${k(row.base)} | ${k(row.other)} | ${row.function.slice(0, 140)} |`,
+        );
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
     redis.disconnect();

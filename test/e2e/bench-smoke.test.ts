@@ -197,6 +197,8 @@ it('the instruction-count benchmark runs both brokers under callgrind (or says v
       BENCH_CG_IN_FLIGHT: '4',
       BENCH_CG_WARM_RUNS: '1',
       BENCH_CG_MESSAGES: '100',
+      // Every function with a difference: the table's shape, and that JIT code is named from V8's map.
+      BENCH_CG_FUNCTIONS: '100000',
       REDIS_URL: '',
     },
     timeout: 240_000,
@@ -206,6 +208,7 @@ it('the instruction-count benchmark runs both brokers under callgrind (or says v
     bare: { instructionsPerConnect: number; instructionsPerMessage: number; delivered: string };
     keygate: { instructionsPerConnect: number; instructionsPerMessage: number; delivered: string };
     ratio: { connect: number; message: number };
+    mainThreadFunctions: Record<'perConnect' | 'perMessage', { function: string; difference: number }[]>;
   };
   if (report.skipped !== undefined) {
     expect(report.skipped).toMatch(/valgrind/);
@@ -218,4 +221,11 @@ it('the instruction-count benchmark runs both brokers under callgrind (or says v
   }
   expect(report.ratio.connect).toBeGreaterThan(0);
   expect(report.ratio.message).toBeGreaterThan(0);
+  for (const rows of Object.values(report.mainThreadFunctions)) {
+    expect(rows.length).toBeGreaterThan(100);
+    const differences = rows.map((row) => row.difference);
+    expect(differences).toEqual([...differences].sort((a, b) => b - a));
+    // JIT code is named from V8's code map (JS functions with their file), not left as an address.
+    expect(rows.some((row) => /^JIT JS:.*\.js:\d+/.test(row.function))).toBe(true);
+  }
 }, 300_000);

@@ -187,11 +187,7 @@ export class VerifiedCredentials<T = unknown> {
   private digest(keyName: string, secretHash: string, secret: string | Uint8Array): string {
     const secretMost = typeof secret === 'string' ? 3 * secret.length : secret.length;
     const most = SHA256_BLOCK_BYTES + 12 + 3 * (keyName.length + secretHash.length) + secretMost;
-    if (this.inner.length < most) {
-      const grown = Buffer.alloc(Math.max(most, 2 * this.inner.length));
-      this.inner.copy(grown, 0, 0, SHA256_BLOCK_BYTES);
-      this.inner = grown;
-    }
+    this.inner = withRoom(this.inner, SHA256_BLOCK_BYTES, most);
     const end = this.writePart(
       secret,
       this.writePart(secretHash, this.writePart(keyName, SHA256_BLOCK_BYTES)),
@@ -207,15 +203,7 @@ export class VerifiedCredentials<T = unknown> {
 
   /** Writes `part` (UTF-8) at `at` + 4 in the inner message, its length at `at`; returns where it ends. */
   private writePart(part: string | Uint8Array, at: number): number {
-    let written: number;
-    if (typeof part !== 'string') {
-      this.inner.set(part, at + 4);
-      written = part.length;
-    } else {
-      // Key names and bcrypt hashes are ASCII: copied by a loop (their UTF-8 bytes are their char
-      // codes), not by Buffer's `write`, a call into Node's C++ (the larger part of writing the message).
-      written = copyAscii(part, this.inner, at + 4) ? part.length : this.inner.write(part, at + 4, 'utf8');
-    }
+    const written = writeUtf8(part, this.inner, at + 4);
     this.inner.writeUInt32BE(written, at);
     return at + 4 + written;
   }
@@ -223,20 +211,8 @@ export class VerifiedCredentials<T = unknown> {
   /** The seal of `secret` (see SEAL_BYTES) as a one-byte string of SHA-256's 32 bytes; its first 16 count. */
   private seal(secret: string | Uint8Array): string {
     const most = SALT_BYTES + (typeof secret === 'string' ? 3 * secret.length : secret.length);
-    if (this.sealInput.length < most) {
-      const grown = Buffer.alloc(Math.max(most, 2 * this.sealInput.length));
-      this.sealInput.copy(grown, 0, 0, SALT_BYTES);
-      this.sealInput = grown;
-    }
-    let end: number;
-    if (typeof secret !== 'string') {
-      this.sealInput.set(secret, SALT_BYTES);
-      end = SALT_BYTES + secret.length;
-    } else {
-      end = copyAscii(secret, this.sealInput, SALT_BYTES)
-        ? SALT_BYTES + secret.length
-        : SALT_BYTES + this.sealInput.write(secret, SALT_BYTES, 'utf8');
-    }
+    this.sealInput = withRoom(this.sealInput, SALT_BYTES, most);
+    const end = SALT_BYTES + writeUtf8(secret, this.sealInput, SALT_BYTES);
     const digest = hash('sha256', this.sealInput.subarray(0, end), 'binary');
     // The secret is wiped at once, as in `digest`.
     Uint8Array.prototype.fill.call(this.sealInput, 0, SALT_BYTES, end);
@@ -367,6 +343,25 @@ export class VerifiedCredentials<T = unknown> {
     entry.writeDoubleBE(this.now() + this.ttlMs, proof.length);
     this.remembered.set(id, new Remembered<T>(entry.toString('latin1')));
   }
+}
+
+/** `buffer` if it holds `most` bytes, else a larger one (twice its size at least) with its first `keep` bytes. */
+function withRoom(buffer: Buffer, keep: number, most: number): Buffer {
+  if (buffer.length >= most) return buffer;
+  const grown = Buffer.alloc(Math.max(most, 2 * buffer.length));
+  buffer.copy(grown, 0, 0, keep);
+  return grown;
+}
+
+/** Writes `part` — bytes, or a string as UTF-8 — into `target` at `at`; returns how many bytes it took. */
+function writeUtf8(part: string | Uint8Array, target: Buffer, at: number): number {
+  if (typeof part !== 'string') {
+    target.set(part, at);
+    return part.length;
+  }
+  // Key names, bcrypt hashes and most secrets are ASCII: copied by a loop (their UTF-8 bytes are their char
+  // codes), not by Buffer's `write`, a call into Node's C++ (the larger part of writing the message).
+  return copyAscii(part, target, at) ? part.length : target.write(part, at, 'utf8');
 }
 
 /**

@@ -89,6 +89,11 @@ function sealedAs(entry: { readonly proof: string }, seal: string): boolean {
   return difference === 0;
 }
 
+/** Drops `entry`'s seal, if it has one: it answers only for the attachment it was made under. */
+function unseal(entry: { proof: string }): void {
+  if (isSealed(entry)) entry.proof = withSeal(entry.proof);
+}
+
 /** `remembered` (a proof and its expiry) with `seal`'s first SEAL_BYTES bytes after them, or without a seal. */
 function withSeal(remembered: string, seal?: string): string {
   // Built in a buffer and decoded once: a concatenation or a slice would keep two strings where one does.
@@ -263,7 +268,7 @@ export class VerifiedCredentials<T = unknown> {
   attach(id: string, hashId: string, value: T): void {
     const entry = this.remembered.get(id);
     if (entry === undefined) return;
-    if (isSealed(entry)) entry.proof = withSeal(entry.proof);
+    unseal(entry);
     entry.hashId = hashId;
     entry.value = value;
   }
@@ -278,7 +283,7 @@ export class VerifiedCredentials<T = unknown> {
   detach(id: string): void {
     const entry = this.remembered.get(id);
     if (entry === undefined) return;
-    if (isSealed(entry)) entry.proof = withSeal(entry.proof);
+    unseal(entry);
     entry.hashId = undefined;
     entry.value = undefined;
   }
@@ -286,7 +291,7 @@ export class VerifiedCredentials<T = unknown> {
   /** Drops every attachment (changes may have been missed). */
   detachAll(): void {
     for (const entry of this.remembered.values()) {
-      if (isSealed(entry)) entry.proof = withSeal(entry.proof);
+      unseal(entry);
       entry.hashId = undefined;
       entry.value = undefined;
     }

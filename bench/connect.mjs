@@ -10,7 +10,10 @@
 //    the median of the rounds' paired ratios (bare and keygate warm back to back, alternating order:
 //    bench/lib.mjs medianPairedRatio); the ratio of medians is reported too. Around every run the broker
 //    process' CPU time is read from /proc (bench/lib.mjs withCpuOf): CPU per CONNECT, medians and
-//    keygate warm / bare paired — steadier than the rates on a shared machine (not the target's measure).
+//    keygate warm / bare paired — steadier than the rates on a shared machine (not the target's measure) —
+//    and the main thread's alone. BARE_ANNOUNCEMENTS=off runs bare aedes without its $SYS client
+//    announcements, which keygate's broker does not publish (bench/bare-aedes.mjs): the ratio is then that
+//    of keygate's hooks and process alone.
 // 2. Cold connect storm: BENCH_STORM_DEVICES devices, each with its own never-verified key, all connecting
 //    at once (retrying after a jittered pause on CONNACK 3 or a closed socket), against the time of one
 //    bcrypt verification measured here; the broker's event-loop delay (bench/loop-probe.mjs) while it runs.
@@ -453,18 +456,24 @@ async function main() {
           const before = variant.startsWith('keygate') ? await verifications(http) : 0;
           const memoryBefore = variant.startsWith('keygate') ? await fromMemory(http) : 0;
           const pid = variant === 'mosquitto' ? mosquitto?.child.pid : pidOf[variant];
-          const { result, cpuMs } = await withCpuOf(pid, () =>
+          const { result, cpuMs, mainCpuMs } = await withCpuOf(pid, () =>
             rateRun(variant, port, clients, inFlight, s.runLimitS),
           );
           result.processes = g + 1;
           result.cpuUsPerConnect =
             cpuMs === undefined || result.connects === 0 ? undefined : (cpuMs * 1000) / result.connects;
+          result.mainThreadCpuUsPerConnect =
+            mainCpuMs === undefined || result.connects === 0
+              ? undefined
+              : (mainCpuMs * 1000) / result.connects;
           if (variant.startsWith('keygate')) {
             await quiet(http);
             result.verificationsPerConnect = ((await verifications(http)) - before) / result.connects;
             result.fromMemoryPerConnect = ((await fromMemory(http)) - memoryBefore) / result.connects;
           }
-          log(`  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}`);
+          log(
+            `  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}, CPU ${Math.round(result.cpuUsPerConnect ?? Number.NaN)} µs/CONNECT (main thread ${Math.round(result.mainThreadCpuUsPerConnect ?? Number.NaN)})`,
+          );
           runs.push(result);
         };
         for (let r = 0; r < s.runs; r++) {
@@ -490,6 +499,8 @@ async function main() {
         connectsPerRun: s.connects,
         coldConnectsPerRun: s.coldConnects,
         warmKeys: s.warmKeys,
+        // BARE_ANNOUNCEMENTS=off: bare aedes without its $SYS client announcements (bench/bare-aedes.mjs).
+        bareAnnouncements: process.env.BARE_ANNOUNCEMENTS === 'off' ? 'off' : 'on',
         processes: s.processes,
         runsPerProcess: s.runs,
         runsPerVariant: s.runs * s.processes,
@@ -501,18 +512,25 @@ async function main() {
         runs,
       };
       const perRun = (variant) => runs.filter((r) => r.variant === variant).map((r) => r.perSec);
-      const cpuOf = (variant) =>
-        runs
-          .filter((r) => r.variant === variant && r.cpuUsPerConnect !== undefined)
-          .map((r) => r.cpuUsPerConnect);
+      const cpuOf = (variant, field = 'cpuUsPerConnect') =>
+        runs.filter((r) => r.variant === variant && r[field] !== undefined).map((r) => r[field]);
       // Broker CPU per CONNECT (µs, every thread), medians; keygate's over bare's paired like the rates.
-      const [bareCpu, warmCpu, mosquittoCpu] = ['bare', 'keygate warm', 'mosquitto'].map(cpuOf);
+      const [bareCpu, warmCpu, mosquittoCpu] = ['bare', 'keygate warm', 'mosquitto'].map((v) => cpuOf(v));
       const medianOrNone = (values) => (values.length ? median(values) : undefined);
+      // The main thread's share (the event loop: what bounds a broker's rate); the rest is V8's helper
+      // threads (parallel scavenges, concurrent compiles), which compete with the load generator instead.
+      const [bareMain, warmMain] = ['bare', 'keygate warm'].map((v) => cpuOf(v, 'mainThreadCpuUsPerConnect'));
       rate.cpuUsPerConnect = {
         bare: medianOrNone(bareCpu),
         warm: medianOrNone(warmCpu),
         mosquitto: medianOrNone(mosquittoCpu),
         warmOverBare: warmCpu.length && bareCpu.length ? medianPairedRatio(warmCpu, bareCpu) : undefined,
+        mainThread: {
+          bare: medianOrNone(bareMain),
+          warm: medianOrNone(warmMain),
+          warmOverBare:
+            warmMain.length && bareMain.length ? medianPairedRatio(warmMain, bareMain) : undefined,
+        },
       };
       rate.ratio = {
         // The target's ratio: the median of the rounds' warm/bare ratios (runs back to back).
@@ -704,7 +722,7 @@ function printReport(report, s) {
   const r = report.rate;
   if (r) {
     console.log(
-      `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerProcess} interleaved runs on each of ${r.processes} pairs of processes, one pair after the other)\n`,
+      `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerProcess} interleaved runs on each of ${r.processes} pairs of processes, one pair after the other; bare aedes' $SYS client announcements ${r.bareAnnouncements ?? 'on'})\n`,
     );
     console.log(
       '| processes | run | variant | CONNECT/s | CONNACK codes | retries | bcrypt per CONNECT | from memory per CONNECT |',
@@ -730,8 +748,15 @@ function printReport(report, s) {
     const cpu = r.cpuUsPerConnect;
     if (cpu?.bare !== undefined) {
       console.log(
-        `broker CPU per CONNECT (user + system, all threads, /proc; medians): bare ${n(cpu.bare)} µs, keygate warm ${n(cpu.warm)} µs, mosquitto ${n(cpu.mosquitto)} µs; keygate warm / bare ${n(cpu.warmOverBare, 3)} (median of the paired rounds; its inverse is the rate ratio a CPU-bound broker would reach)\n`,
+        `broker CPU per CONNECT (user + system, all threads, /proc; medians): bare ${n(cpu.bare)} µs, keygate warm ${n(cpu.warm)} µs, mosquitto ${n(cpu.mosquitto)} µs; keygate warm / bare ${n(cpu.warmOverBare, 3)} (median of the paired rounds; its inverse is the rate ratio a CPU-bound broker would reach)`,
       );
+      const main = cpu.mainThread;
+      if (main?.bare !== undefined) {
+        console.log(
+          `  of which the main thread (/proc task): bare ${n(main.bare)} µs, keygate warm ${n(main.warm)} µs; keygate warm / bare ${n(main.warmOverBare, 3)}`,
+        );
+      }
+      console.log('');
     }
   }
   const st = report.storm;

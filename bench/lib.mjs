@@ -133,12 +133,16 @@ export function median(values) {
  * CPU time (user + system, every thread) process `pid` has used so far, in ms, from `/proc/<pid>/stat`
  * (fields 14 and 15, in clock ticks of 1/100 s: USER_HZ is 100 on Linux everywhere Node runs); undefined
  * where there is no /proc or the process is gone. A broker's CPU per CONNECT, unlike its rate, does not
- * depend on how much of the machine the load generator and the neighbours took during the run.
+ * depend on how much of the machine the load generator and the neighbours took during the run. With
+ * `thread` (a thread ID; the process ID is its main thread's), that thread's alone (`/proc/<pid>/task/<thread>/stat`).
  */
-export function processCpuMs(pid) {
+export function processCpuMs(pid, thread) {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(
+      thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+      'utf8',
+    );
     // The command name (field 2) is in parentheses and may contain spaces: count from after it.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -149,14 +153,20 @@ export function processCpuMs(pid) {
 
 /**
  * Runs `run` and gives its result with the CPU time (ms, `processCpuMs`) process `pid` used meanwhile — a
- * broker's CPU per operation, read around every run by the benchmarks; `cpuMs` is undefined where /proc is
- * missing.
+ * broker's CPU per operation, read around every run by the benchmarks — and `mainCpuMs`, its main thread's
+ * (the event loop; the rest is V8's helper threads). Undefined where /proc is missing.
  */
 export async function withCpuOf(pid, run) {
   const before = processCpuMs(pid);
+  const mainBefore = processCpuMs(pid, pid);
   const result = await run();
   const after = processCpuMs(pid);
-  return { result, cpuMs: before === undefined || after === undefined ? undefined : after - before };
+  const mainAfter = processCpuMs(pid, pid);
+  return {
+    result,
+    cpuMs: before === undefined || after === undefined ? undefined : after - before,
+    mainCpuMs: mainBefore === undefined || mainAfter === undefined ? undefined : mainAfter - mainBefore,
+  };
 }
 
 /**

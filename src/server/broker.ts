@@ -10,6 +10,7 @@ import { createMetrics, type PrometheusMetrics } from '../metrics.js';
 import { type HttpEndpoints, type Readiness, startHttpEndpoints } from './http.js';
 import { type ListenerAddresses, type Listeners, startListeners } from './listeners.js';
 import { createStorage } from './persistence.js';
+import { dropClientAnnouncements } from './sys-announcements.js';
 
 export interface RunningBroker {
   readonly broker: Aedes;
@@ -137,6 +138,7 @@ export async function startBroker(config: Config, logger: Logger): Promise<Runni
     ...keygate.hooks,
     connectTimeout: config.connectTimeoutMs,
   }).then((broker) => {
+    dropClientAnnouncements(broker, config.persistence === 'redis');
     // Errors emitted by aedes (e.g. a refused stale will of a dead broker) must not crash the process.
     (broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) =>
       logger.warn({ err: err.message }, 'broker error'),

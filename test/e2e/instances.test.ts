@@ -94,4 +94,28 @@ describe('two instances on one Redis', () => {
     await closed(first, 5000);
     expect(second.connected).toBe(true);
   });
+
+  it("announces a new client to the other instance (aedes' takeover), not its subscriptions or its leaving", async () => {
+    // keygate drops aedes' $SYS client announcements no device can read (src/server/sys-announcements.ts),
+    // all but `new/clients`: the other instances close their own session of that client ID on it.
+    const from = `$SYS/${a.running.broker.id}/`;
+    const seen: string[] = [];
+    const listener = (packet: { topic: string }, done: () => void) => {
+      if (packet.topic.startsWith(from) && !packet.topic.endsWith('/heartbeat'))
+        seen.push(packet.topic.slice(from.length));
+      done();
+    };
+    await new Promise<void>((resolve) => b.running.broker.subscribe('$SYS/#', listener, () => resolve()));
+    try {
+      const client = await device(a, 'sub-1');
+      expect(await subackCodes(client, ['losant/+/state'])).toEqual([0]);
+      await client.unsubscribeAsync('losant/+/state');
+      await client.endAsync();
+      await expect.poll(() => seen).toContain('new/clients');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(seen).toEqual(['new/clients']);
+    } finally {
+      await new Promise<void>((resolve) => b.running.broker.unsubscribe('$SYS/#', listener, () => resolve()));
+    }
+  });
 });

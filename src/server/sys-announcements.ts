@@ -9,12 +9,7 @@ type Publish = (
 ) => void;
 
 /** What aedes announces about every client under `$SYS/<broker id>/`. */
-export const CLIENT_ANNOUNCEMENTS = [
-  'new/clients',
-  'disconnect/clients',
-  'new/subscribes',
-  'new/unsubscribes',
-];
+const CLIENT_ANNOUNCEMENTS = ['new/clients', 'disconnect/clients', 'new/subscribes', 'new/unsubscribes'];
 
 /**
  * aedes announces every client that connects or disconnects, and every SUBSCRIBE and UNSUBSCRIBE (as JSON
@@ -22,8 +17,8 @@ export const CLIENT_ANNOUNCEMENTS = [
  * publish path — a packet, the retained-message step, the message queue's topic match — and, with the
  * Redis persistence, a Redis PUBLISH to every instance (mqemitter-redis). No keygate device can read them:
  * every `$` topic is refused to every device (SPEC, authorization table; [MQTT-4.7.2-1] keeps `#` and `+`
- * off them anyway). keygate's broker therefore drops them before they are published: a CONNECT and its
- * disconnect took ~16 µs of bare aedes' ~380 µs to announce themselves to nobody (docs/BENCHMARKS.md,
+ * off them anyway). keygate's broker therefore drops them before they are published: announcing a CONNECT
+ * and its disconnect to nobody was ~4 % of a warm reconnect in bare aedes (perf; docs/BENCHMARKS.md,
  * session 12).
  *
  * Kept: `new/clients` when instances share messages (`sharedAcrossInstances`, the Redis persistence) —

@@ -186,6 +186,21 @@ it('the connect benchmark measures CONNECT rates, a cold storm and a restart sto
   }
 }, 180_000);
 
+it('the Redis-per-device benchmark counts one device life with the Redis persistence', async () => {
+  const { stdout } = await run(process.execPath, ['bench/redis-per-device.mjs', '--json'], {
+    env: { ...process.env, BENCH_DEVICES: '5', REDIS_URL: '' },
+    timeout: 60_000,
+  });
+  const report = JSON.parse(stdout.trim()) as { devices: number; perDevice: Record<string, number> };
+  expect(report.devices).toBe(5);
+  // aedes' $SYS announcements: only new/clients goes out (the other instances' takeover listens to it);
+  // disconnect/clients, new/subscribes and new/unsubscribes are not published (src/server/sys-announcements.ts).
+  expect(report.perDevice.publish).toBe(1);
+  // mqemitter-redis subscribes the SUBSCRIBE's topic on Redis and unsubscribes it.
+  expect(report.perDevice.subscribe).toBe(1);
+  expect(report.perDevice.unsubscribe).toBe(1);
+}, 90_000);
+
 it('the instruction-count benchmark runs both brokers under callgrind (or says valgrind is missing)', async () => {
   const { stdout } = await run(process.execPath, ['bench/instructions.mjs', '--json'], {
     env: {

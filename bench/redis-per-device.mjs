@@ -1,0 +1,100 @@
+// Benchmark: the Redis commands of one device's life — CONNECT, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT — with
+// KEYGATE_PERSISTENCE=redis (the default; several instances share sessions and messages through Redis).
+// keygate's own commands and those of the Aedes persistence and mqemitter-redis, counted with
+// `INFO commandstats` over BENCH_DEVICES (200) device lives after one unreported pass of the same lives
+// (the keys' first verification and the devices' first reads). A count, not a time: one run is enough.
+// Run: node bench/redis-per-device.mjs [--json]. KEYGATE_MAIN=<path> runs another build of the broker.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import bcrypt from 'bcryptjs';
+import { Redis } from 'ioredis';
+import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
+import { brokerNodeArgs, connectWhenReady, keygateBenchEnv, waitForPort } from './lib.mjs';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 200);
+const PREFIX = 'kgbench:';
+const SECRET = 'redis-per-device-secret';
+
+/** Calls per command name from `INFO commandstats` (the counting's own INFO and CONFIG left out). */
+async function commandCalls(redis) {
+  const calls = {};
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (match && !/^(info|config)/.test(match[1])) calls[match[1]] = Number(match[2]);
+  }
+  return calls;
+}
+
+async function main() {
+  const json = process.argv.includes('--json');
+  const redisServer = await startThrowawayRedis();
+  const redis = new Redis(redisServer.url);
+  let broker;
+  try {
+    await redis.hset(`${PREFIX}key:k-all`, { secret: bcrypt.hashSync(SECRET, 4) });
+    for (let i = 0; i < DEVICES; i++) await redis.hset(`${PREFIX}device:d-${i}`, { name: `d-${i}` });
+    const port = await freeLoopbackPort();
+    broker = spawn(
+      process.execPath,
+      [...brokerNodeArgs('BENCH_NODE_ARGS'), process.env.KEYGATE_MAIN ?? 'dist/server/main.js'],
+      {
+        env: {
+          ...process.env,
+          ...keygateBenchEnv(redisServer.url, PREFIX),
+          KEYGATE_PERSISTENCE: 'redis',
+          MQTT_HOST: '127.0.0.1',
+          MQTT_PORT: String(port),
+          HTTP_PORT: String(await freeLoopbackPort()),
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    await waitForPort(port, { child: broker });
+    const life = async (i) => {
+      const client = await connectWhenReady(
+        port,
+        { clientId: `d-${i}`, username: 'k-all', password: SECRET },
+        50,
+      );
+      await client.subscribeAsync(`losant/d-${i}/command`);
+      await client.unsubscribeAsync(`losant/d-${i}/command`);
+      await client.endAsync();
+    };
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
+    for (let i = 0; i < DEVICES; i++) await life(i);
+    await settle();
+    const before = await commandCalls(redis);
+    for (let i = 0; i < DEVICES; i++) await life(i);
+    await settle();
+    const after = await commandCalls(redis);
+    const perDevice = {};
+    for (const [name, calls] of Object.entries(after)) {
+      const n = (calls - (before[name] ?? 0)) / DEVICES;
+      if (n > 0) perDevice[name] = n;
+    }
+    const total = Object.values(perDevice).reduce((a, b) => a + b, 0);
+    const report = { devices: DEVICES, persistence: 'redis', perDevice, total };
+    if (json) {
+      console.log(JSON.stringify(report));
+      return;
+    }
+    console.log(
+      `Redis commands per device life (CONNECT, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT; KEYGATE_PERSISTENCE=redis; ${DEVICES} devices, after a first pass):\n`,
+    );
+    console.log('| command | per device life |\n|---|---|');
+    for (const [name, n] of Object.entries(perDevice).sort(([a], [b]) => a.localeCompare(b))) {
+      console.log(`| ${name} | ${n.toFixed(2)} |`);
+    }
+    console.log(`| **total** | **${total.toFixed(2)}** |`);
+  } finally {
+    if (broker && broker.exitCode === null && broker.signalCode === null) {
+      broker.kill('SIGTERM');
+      await once(broker, 'exit');
+    }
+    redis.disconnect();
+    await redisServer.stop();
+  }
+}
+
+await main();

@@ -15,7 +15,11 @@
 // 2. messages: BENCH_CG_WARM_RUNS unreported runs, then one measured run of BENCH_CG_MESSAGES QoS 0
 //    messages (bench/publish-run.mjs: BENCH_PUBLISHERS (10) publishers on their own topics, one subscriber
 //    on losant/+/state).
-// Every thread of the broker process is counted (V8's compiler and GC helper threads too).
+// Every thread of the broker process is counted (V8's compiler and GC helper threads too). The Redis
+// commands keygate sent during the measured CONNECTs are counted too (`redisCommandsPerConnect`; a warm
+// CONNECT sends none). A run of session 12 counted 2.3 million instructions per "warm" CONNECT, with key
+// records parsed in the window: under valgrind's slowness some CONNECTs had been decided the full way
+// (memory not known to be in step with Redis, presumably), and such a count is not a warm CONNECT's.
 // BENCH_CG_FUNCTIONS=N also lists the N functions (JIT code named from V8's --perf-basic-prof map, see
 // bench/callgrind-functions.mjs) on which keygate's main thread spent the most instructions more than bare
 // aedes', per warm CONNECT and per message — where a gap is, when the totals say how large it is.
@@ -32,9 +36,11 @@ import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server
 import { functionsOf, largestDifferences, removePerfMap } from './callgrind-functions.mjs';
 import {
   BROKER_NODE_OPTIONS,
+  commandsBetween,
   connectOnce,
   connectPacket,
   keygateBenchEnv,
+  redisCommands,
   saveResults,
   waitForPort,
 } from './lib.mjs';
@@ -106,7 +112,7 @@ function instructionsIn(out, part) {
   return { main, others };
 }
 
-async function measure(variant, script, env, scope, dir) {
+async function measure(variant, script, env, scope, dir, redis) {
   const port = await freeLoopbackPort();
   const out = join(dir, `${variant}.out`);
   const child = spawn(
@@ -136,8 +142,12 @@ async function measure(variant, script, env, scope, dir) {
     log(`${variant}: ${WARM_CONNECTS} warm-up CONNECTs under valgrind...`);
     const warmRefused = await connects(port, packets, WARM_CONNECTS);
     control('-z');
+    const redisBefore = await redisCommands(redis);
     const refused = await connects(port, packets, CONNECTS);
     control('-d'); // dump 1
+    // A warm CONNECT is decided from memory, without Redis: any command here means some measured CONNECTs
+    // took the full path (e.g. memory not yet known to be in step with Redis), and the count is not a warm one's.
+    const redisDuringConnects = commandsBetween(redisBefore, await redisCommands(redis));
     log(`${variant}: ${WARM_RUNS} warm-up runs of ${SIZES.messages} messages...`);
     for (let r = 0; r < WARM_RUNS; r++) await oneRun(variant, port, scope, undefined, SIZES);
     control('-z');
@@ -165,6 +175,7 @@ async function measure(variant, script, env, scope, dir) {
       perConnect: per(connect, CONNECTS),
       perMessage: per(message, run.messages),
       refusedConnects: { warmUp: warmRefused, measured: refused },
+      redisCommandsPerConnect: redisDuringConnects.total / CONNECTS,
       delivered: `${run.delivered}/${run.messages}`,
       functions,
     };
@@ -186,13 +197,14 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'keygate-callgrind-'));
   try {
     const scope = await seedPublishScope(redis, DEVICES);
-    const bare = await measure('bare', 'bench/bare-aedes.mjs', {}, scope, dir);
+    const bare = await measure('bare', 'bench/bare-aedes.mjs', {}, scope, dir, redis);
     const keygate = await measure(
       'keygate',
       'dist/server/main.js',
       { ...keygateBenchEnv(redisServer.url, PREFIX), HTTP_PORT: '0' },
       scope,
       dir,
+      redis,
     );
     const differences =
       FUNCTIONS > 0
@@ -241,6 +253,11 @@ async function main() {
     console.log(
       `| keygate / bare | ${ratio.connect.toFixed(3)} | ${ratio.connectMainThread.toFixed(3)} | ${ratio.message.toFixed(3)} | ${ratio.messageMainThread.toFixed(3)} |`,
     );
+    if (keygate.redisCommandsPerConnect > 0) {
+      console.log(
+        `\nNOT a warm-CONNECT count: keygate sent ${keygate.redisCommandsPerConnect.toFixed(2)} Redis commands per measured CONNECT (a warm one sends none): some were decided the full way.`,
+      );
+    }
     for (const [what, rows] of Object.entries(differences ?? {})) {
       console.log(
         `\nmain thread, ${what}: the functions keygate spends most instructions more on than bare aedes`,

@@ -285,3 +285,37 @@ export function connectPacket(clientId, username, password) {
     password: Buffer.from(password),
   });
 }
+
+/** Calls per command name so far, from the Redis server's `INFO commandstats`. */
+export async function redisCommands(redis) {
+  const text = await redis.info('commandstats');
+  const counts = {};
+  for (const line of text.split('\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (match) counts[match[1]] = Number(match[2]);
+  }
+  return counts;
+}
+
+/**
+ * Commands between two snapshots, minus the INFO calls of the benchmark itself. SET is counted apart: the
+ * only SETs keygate issues outside a CONNECT are its change feed's heartbeat canaries (about 4 a second
+ * whatever the traffic, src/store/change-feed.ts), reported as `heartbeat`, not as commands of the run.
+ */
+export function commandsBetween(before, after) {
+  const diff = {};
+  let total = 0;
+  let heartbeat = 0;
+  for (const [name, calls] of Object.entries(after)) {
+    if (name === 'info') continue;
+    const delta = calls - (before[name] ?? 0);
+    if (delta <= 0) continue;
+    if (name === 'set') {
+      heartbeat = delta;
+      continue;
+    }
+    diff[name] = delta;
+    total += delta;
+  }
+  return { total, byCommand: diff, heartbeat };
+}

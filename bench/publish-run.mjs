@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import mqttPacket from 'mqtt-packet';
-import { connectPacket } from './lib.mjs';
+import { commandsBetween, connectPacket, redisCommands } from './lib.mjs';
 
 export const SECRET = 'bench-secret';
 export const PREFIX = 'keygate:';
@@ -66,39 +66,6 @@ export async function rawConnect(port, clientId, username) {
     if (connack[3] !== 3 || attempt > 50) throw new Error(`CONNACK ${connack[3]} for ${clientId}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function redisCommands(redis) {
-  const text = await redis.info('commandstats');
-  const counts = {};
-  for (const line of text.split('\n')) {
-    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (match) counts[match[1]] = Number(match[2]);
-  }
-  return counts;
-}
-
-/**
- * Commands between two snapshots, minus the INFO calls of the benchmark itself. SET is counted apart: the
- * only SETs keygate issues outside a CONNECT are its change feed's heartbeat canaries (about 4 a second
- * whatever the traffic, src/store/change-feed.ts), reported as `heartbeat`, not as commands of the run.
- */
-function commandsBetween(before, after) {
-  const diff = {};
-  let total = 0;
-  let heartbeat = 0;
-  for (const [name, calls] of Object.entries(after)) {
-    if (name === 'info') continue;
-    const delta = calls - (before[name] ?? 0);
-    if (delta <= 0) continue;
-    if (name === 'set') {
-      heartbeat = delta;
-      continue;
-    }
-    diff[name] = delta;
-    total += delta;
-  }
-  return { total, byCommand: diff, heartbeat };
 }
 
 export async function oneRun(variant, port, scope, redis, sizes) {

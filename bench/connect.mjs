@@ -452,6 +452,7 @@ async function main() {
         // but it moves with the machine; the CPU a broker spent per CONNECT mostly does not.
         const pidOf = { bare: bare.pid, 'keygate warm': keygate.pid, 'keygate cold': keygate.pid };
         const http = keygateHttp;
+        const us = (x) => (x === undefined ? '-' : String(Math.round(x)));
         const measured = async (variant, port, clients, inFlight) => {
           const before = variant.startsWith('keygate') ? await verifications(http) : 0;
           const memoryBefore = variant.startsWith('keygate') ? await fromMemory(http) : 0;
@@ -472,7 +473,7 @@ async function main() {
             result.fromMemoryPerConnect = ((await fromMemory(http)) - memoryBefore) / result.connects;
           }
           log(
-            `  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}, CPU ${Math.round(result.cpuUsPerConnect ?? Number.NaN)} µs/CONNECT (main thread ${Math.round(result.mainThreadCpuUsPerConnect ?? Number.NaN)})`,
+            `  ${variant}: ${Math.round(result.perSec)} CONNECT/s ${JSON.stringify(result.codes)}, CPU ${us(result.cpuUsPerConnect)} µs/CONNECT (main thread ${us(result.mainThreadCpuUsPerConnect)})`,
           );
           runs.push(result);
         };

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import { benchProcesses, brokerNodeArgs, connectOnce, valuesByProcess } from './lib.mjs';
+import { benchProcesses, brokerNodeArgs, connectOnce, stopChild, valuesByProcess } from './lib.mjs';
 
 function settings() {
   const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -334,11 +334,6 @@ async function main() {
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-  const stop = async (child) => {
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  };
   const keygateArgs = [
     ...brokerNodeArgs('BENCH_NODE_ARGS'),
     '--import',
@@ -487,8 +482,8 @@ async function main() {
           if (mosquitto) await measured('mosquitto', mosquittoPort, cycle, s.inFlight);
           await measured('keygate cold', keygatePort, coldSlice(coldBase + r), s.coldInFlight);
         }
-        await stop(bare);
-        if (g < s.processes - 1) await stop(keygate);
+        await stopChild(bare);
+        if (g < s.processes - 1) await stopChild(keygate);
       }
       const med = (variant) => {
         const mine = runs.filter((r) => r.variant === variant);
@@ -555,7 +550,7 @@ async function main() {
 
       // --- 2. Cold connect storm (same keygate process; the storm keys were never used) ------------------
       if (s.phases.has('storm')) report.storm = await storm(keygate, keygatePort, keygateHttp);
-      await stop(keygate);
+      await stopChild(keygate);
     } else if (s.phases.has('storm')) {
       const port = await freeLoopbackPort();
       const http = await freeLoopbackPort();
@@ -566,7 +561,7 @@ async function main() {
       children.push(keygate);
       await waitForPort(port);
       report.storm = await storm(keygate, port, http);
-      await stop(keygate);
+      await stopChild(keygate);
     }
 
     // --- 3. Restart storm --------------------------------------------------------------------------------
@@ -648,7 +643,7 @@ async function main() {
         `  re-admitted in ${report.restart.secondsUntilAllReadmitted?.toFixed(2)} s (first after ${report.restart.secondsUntilFirstReadmitted?.toFixed(2)} s; ${report.restart.fromMemory} from memory) ${JSON.stringify(counters.codes)}`,
       );
       for (const device of fleet) device.stop();
-      await stop(keygate);
+      await stopChild(keygate);
     }
 
     async function storm(keygate, port, http) {

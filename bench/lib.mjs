@@ -1,4 +1,5 @@
 // Helpers shared by the benchmarks.
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import mqttPacket from 'mqtt-packet';
@@ -19,6 +20,13 @@ export function brokerNodeArgs(extraName) {
 }
 
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
+
+/** Stops a broker child process (SIGTERM) and waits for its exit; nothing when it is missing or gone already. */
+export async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
 
 /**
  * Resolves once something accepts TCP connections on the port (a broker child process is up): tries
@@ -228,7 +236,6 @@ export async function startMosquitto(port, users, acl) {
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { execFile, spawn } = await import('node:child_process');
-  const { once } = await import('node:events');
   const { promisify } = await import('node:util');
   if (MOSQUITTO === 'off') return undefined;
   try {
@@ -263,10 +270,7 @@ export async function startMosquitto(port, users, acl) {
     version,
     child,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
+      await stopChild(child);
       await rm(dir, { recursive: true, force: true });
     },
   };

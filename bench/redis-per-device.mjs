@@ -5,7 +5,6 @@
 // (the keys' first verification and the devices' first reads). A count, not a time: one run is enough.
 // Run: node bench/redis-per-device.mjs [--json]. KEYGATE_MAIN=<path> runs another build of the broker.
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
@@ -15,6 +14,7 @@ import {
   connectWhenReady,
   keygateBenchEnv,
   redisCommands,
+  stopChild,
   waitForPort,
 } from './lib.mjs';
 
@@ -91,10 +91,7 @@ async function main() {
     console.log(`| **total** | **${total.toFixed(2)}** |`);
     console.log(`\n(and ${counted.heartbeat} heartbeat-canary SETs meanwhile: time-based, not per device)`);
   } finally {
-    if (broker && broker.exitCode === null && broker.signalCode === null) {
-      broker.kill('SIGTERM');
-      await once(broker, 'exit');
-    }
+    await stopChild(broker);
     redis.disconnect();
     await redisServer.stop();
   }

@@ -18,7 +18,6 @@
 // pair after the other), BENCH_PAYLOAD (64 bytes). --json prints one JSON object, --save
 // also writes docs/bench-results/throughput.json (for bench/chart.mjs).
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
@@ -29,6 +28,7 @@ import {
   medianPairedRatio,
   saveResults,
   startMosquitto,
+  stopChild,
   valuesByProcess,
   waitForPort,
   withCpuOf,
@@ -62,12 +62,6 @@ async function startBroker(args, env) {
 async function withBrokerCpu(pid, run) {
   const { result, cpuMs } = await withCpuOf(pid, run);
   return { ...result, cpuUsPerMessage: cpuMs === undefined ? undefined : (cpuMs * 1000) / result.messages };
-}
-
-async function stopBroker(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
 }
 
 async function main() {
@@ -128,13 +122,13 @@ async function main() {
             }),
           );
       }
-      await stopBroker(bare);
-      await stopBroker(keygate);
+      await stopChild(bare);
+      await stopChild(keygate);
     }
   } finally {
     await mosquitto?.stop();
-    if (bare) await stopBroker(bare);
-    if (keygate) await stopBroker(keygate);
+    if (bare) await stopChild(bare);
+    if (keygate) await stopChild(keygate);
     redis.disconnect();
     await redisServer.stop();
   }

@@ -1,7 +1,7 @@
 // Benchmark: CONNECT rates and connect storms (issue 7, targets 3, 4 and 5). Every broker runs in its own
 // process; the clients are raw TCP sockets in this process sending CONNECTs pre-encoded with mqtt-packet.
 // 1. CONNECT rate, BENCH_IN_FLIGHT clients in flight, each opening a socket, sending CONNECT, waiting for
-//    CONNACK 0 and disconnecting. Variants, interleaved BENCH_RUNS times on each of BENCH_PROCESSES (3)
+//    CONNACK 0 and disconnecting. Variants, interleaved BENCH_RUNS (5) times on each of BENCH_PROCESSES (5)
 //    pairs of broker processes, one pair after the other: bare aedes, mosquitto (when installed; one
 //    process), keygate WARM (its keys were verified by a first, unreported pass; then one unreported run
 //    of the measured cycle each warms bare aedes' and keygate's paths up) and keygate COLD (keys
@@ -27,7 +27,9 @@
 // The restart storm's keys use cost BENCH_RESTART_COST (4) hashes: only their first admission (setup)
 // verifies them; the restarted broker must not (the report gives its verification count).
 // Profiling: BENCH_NODE_ARGS (keygate) and BENCH_BARE_NODE_ARGS (bare aedes) are put before the script,
-// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+// e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". KEYGATE_MAIN=<path> runs another keygate build (default
+// dist/server/main.js): an A/B of two builds. KEYGATE_MAIN=bench/bare-aedes.mjs is an A/A control (bare
+// aedes in keygate's slot; BENCH_PHASES=rate only): warm/bare then reads the benchmark's noise floor.
 // Run: npm run bench:connect. BENCH_PHASES=rate,storm,restart (default all). --json prints one JSON object,
 // --save also writes docs/bench-results/connect.json.
 import { spawn } from 'node:child_process';
@@ -39,7 +41,18 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import bcrypt from 'bcryptjs';
-import { benchProcesses, brokerNodeArgs, connectOnce, stopChild, valuesByProcess } from './lib.mjs';
+import {
+  benchProcesses,
+  brokerNodeArgs,
+  connectOnce,
+  isControl,
+  keygateMain,
+  stopChild,
+  valuesByProcess,
+} from './lib.mjs';
+
+/** An A/A control (KEYGATE_MAIN=bench/bare-aedes.mjs, bench/lib.mjs isControl): rate phase only. */
+const CONTROL = isControl();
 
 function settings() {
   const n = (name, fallback) => Number(process.env[name] ?? fallback);
@@ -50,8 +63,8 @@ function settings() {
     connects: n('BENCH_CONNECTS', 3000),
     coldConnects: n('BENCH_COLD_CONNECTS', 60),
     coldInFlight: n('BENCH_COLD_IN_FLIGHT', 10),
-    runs: n('BENCH_RUNS', 7),
-    processes: benchProcesses(),
+    runs: n('BENCH_RUNS', 5),
+    processes: benchProcesses(5),
     warmKeys: n('BENCH_WARM_KEYS', 500),
     stormDevices: n('BENCH_STORM_DEVICES', 2000),
     restartDevices: n('BENCH_RESTART_DEVICES', 10_000),
@@ -194,6 +207,7 @@ async function withLimit(promise, seconds, what) {
 
 /** The sum of one of keygate's counters (all labels), read from its /metrics. */
 async function counter(httpPort, name, skip = () => false) {
+  if (CONTROL) return 0; // bare aedes in keygate's slot: no /metrics, no verifications
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   let total = 0;
   for (const line of text.split('\n')) {
@@ -237,6 +251,9 @@ async function loopDelay(child, message) {
 
 async function main() {
   const s = settings();
+  if (CONTROL && [...s.phases].some((phase) => phase !== 'rate')) {
+    throw new Error('an A/A control (KEYGATE_MAIN=bench/bare-aedes.mjs) runs BENCH_PHASES=rate only');
+  }
   const json = process.argv.includes('--json');
   const log = (text) => {
     if (!json) process.stderr.write(`${text}\n`);
@@ -338,10 +355,13 @@ async function main() {
     ...brokerNodeArgs('BENCH_NODE_ARGS'),
     '--import',
     './bench/loop-probe.mjs',
-    'dist/server/main.js',
+    keygateMain(),
   ];
 
   const report = {
+    // An A/A control (KEYGATE_MAIN=bench/bare-aedes.mjs): "keygate warm" and "keygate cold" are bare aedes.
+    control: CONTROL,
+    keygateMain: keygateMain(),
     cores,
     bcryptCost: s.cost,
     restartBcryptCost: s.restartCost,
@@ -717,6 +737,11 @@ function printReport(report, s) {
   );
   const r = report.rate;
   if (r) {
+    if (report.control) {
+      console.log(
+        `A/A CONTROL: the "keygate" rows are a second bare aedes (KEYGATE_MAIN=${report.keygateMain}); warm/cold means nothing\n`,
+      );
+    }
     console.log(
       `CONNECT rate (${r.inFlight} in flight, cold ${r.coldInFlight}; ${r.connectsPerRun} CONNECTs per run, cold ${r.coldConnectsPerRun}; ${r.runsPerProcess} interleaved runs on each of ${r.processes} pairs of processes, one pair after the other; bare aedes' $SYS client announcements ${r.bareAnnouncements ?? 'on'})\n`,
     );

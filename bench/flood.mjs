@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_OPTIONS, connectPacket, connectWhenReady, waitForPort } from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectPacket, connectWhenReady, stopLiveChild, waitForPort } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 10);
@@ -160,8 +160,7 @@ async function runVariant(variant, redisUrl) {
   const floodResult = floodReport ? await floodReport : undefined;
   const disconnected = disconnects;
   client.end(true);
-  keygate.kill('SIGTERM');
-  await once(keygate, 'exit');
+  await stopLiveChild(keygate, 'keygate');
 
   latencies.sort((x, y) => x - y);
   return {

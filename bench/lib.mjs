@@ -19,6 +19,26 @@ export function brokerNodeArgs(extraName) {
   return [...BROKER_NODE_OPTIONS, ...(process.env[extraName] ?? '').split(' ').filter(Boolean)];
 }
 
+/**
+ * The keygate build a comparing benchmark runs: `dist/server/main.js`, or the one KEYGATE_MAIN names (an A/B
+ * of two builds, or an ablation: a copy of `dist/` edited to leave a part out, run against the same bare aedes).
+ */
+export const keygateMain = () => process.env.KEYGATE_MAIN ?? 'dist/server/main.js';
+
+/**
+ * Whether the keygate slot runs bare aedes (`KEYGATE_MAIN=bench/bare-aedes.mjs`): an **A/A control**. The
+ * ratio then compares two processes of the same broker, so what it reads is the benchmark's own noise
+ * floor — how far from 1.00 one invocation lands when there is no difference to find (docs/BENCHMARKS.md,
+ * session 13). A control's results are never saved as keygate's.
+ */
+export function isControl() {
+  const control = keygateMain().endsWith('bare-aedes.mjs');
+  if (control && process.argv.includes('--save')) {
+    throw new Error('KEYGATE_MAIN runs bare aedes (an A/A control): its results are not saved (drop --save)');
+  }
+  return control;
+}
+
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
 
 /** Stops a broker child process (SIGTERM) and waits for its exit; nothing when it is missing or gone already. */
@@ -26,6 +46,18 @@ export async function stopChild(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
+}
+
+/**
+ * Stops a broker child process that must still be running at the end of a measurement: one that exited
+ * during it (a crash) fails the benchmark with its exit code or signal instead of a result measured
+ * against a dead broker (or a wait for an 'exit' event that has already been emitted).
+ */
+export async function stopLiveChild(child, name) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`${name} exited during the measurement (${child.exitCode ?? child.signalCode})`);
+  }
+  await stopChild(child);
 }
 
 /**
@@ -191,12 +223,13 @@ export function medianPairedRatio(values, baseline) {
 
 /**
  * How many pairs of broker processes (bare aedes and keygate) a benchmark measures, one pair after the other:
- * BENCH_PROCESSES, default 3, at least 1. Two processes of the same broker, started alike, differ by up to a
- * fifth in CPU per operation for their whole life (JIT and heap decisions taken early): with one process per
- * variant a ratio was largely a draw of that difference (docs/BENCHMARKS.md, session 9).
+ * BENCH_PROCESSES, else the benchmark's default, at least 1. Two processes of the same broker, started alike,
+ * differ by up to a fifth in CPU per operation for their whole life (JIT and heap decisions taken early): with
+ * one process per variant a ratio was largely a draw of that difference (docs/BENCHMARKS.md, session 9), and
+ * the more pairs, the less one pair's draw moves the median (session 13: A/A controls).
  */
-export function benchProcesses() {
-  return Math.max(1, Number(process.env.BENCH_PROCESSES ?? 3));
+export function benchProcesses(fallback) {
+  return Math.max(1, Number(process.env.BENCH_PROCESSES ?? fallback));
 }
 
 /**

@@ -11,7 +11,14 @@ import { createInterface } from 'node:readline';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { BROKER_NODE_OPTIONS, connectPacket, keygateBenchEnv, saveResults, waitForPort } from './lib.mjs';
+import {
+  BROKER_NODE_OPTIONS,
+  connectPacket,
+  keygateBenchEnv,
+  saveResults,
+  stopLiveChild,
+  waitForPort,
+} from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
 const DEVICES = Math.max(Number(process.env.BENCH_DEVICES ?? 10_000), CONNECTIONS + 1);
@@ -72,8 +79,7 @@ async function measure(name, script, env) {
   }
   const after = await heapOf(child);
   for (const socket of [first, ...sockets]) socket.destroy();
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+  await stopLiveChild(child, 'the broker');
   return {
     broker: name,
     connections: sockets.length,

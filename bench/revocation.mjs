@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { BROKER_NODE_OPTIONS, connectWhenReady, saveResults, waitForPort } from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectWhenReady, saveResults, stopLiveChild, waitForPort } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -93,8 +93,7 @@ async function run(path) {
     await Promise.all(batch);
   }
   for (const client of clients) client.end(true);
-  broker.kill('SIGTERM');
-  await once(broker, 'exit');
+  await stopLiveChild(broker, 'keygate');
   redis.disconnect();
   await redisServer.stop();
 

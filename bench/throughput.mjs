@@ -13,17 +13,22 @@
 // password file, ACL: a client writes under losant/<its client ID>/, reads losant/#), interleaved with
 // the others; keygate is also reported against it. Not installed (or BENCH_MOSQUITTO=off): "skipped".
 // Profiling: BENCH_NODE_ARGS (keygate) and BENCH_BARE_NODE_ARGS (bare aedes) are put before the script.
+// KEYGATE_MAIN=<path> runs another keygate build (default dist/server/main.js): an A/B of two builds.
 // Run: npm run bench:throughput. Sizes: BENCH_DEVICES (10000), BENCH_MESSAGES (200000 per run),
-// BENCH_PUBLISHERS (10), BENCH_RUNS (7, on each of BENCH_PROCESSES (3) pairs of broker processes started one
+// BENCH_PUBLISHERS (10), BENCH_RUNS (5, on each of BENCH_PROCESSES (6) pairs of broker processes started one
 // pair after the other), BENCH_PAYLOAD (64 bytes). --json prints one JSON object, --save
 // also writes docs/bench-results/throughput.json (for bench/chart.mjs).
+// A/A control: KEYGATE_MAIN=bench/bare-aedes.mjs runs bare aedes in keygate's slot (bench/lib.mjs isControl):
+// the ratio then reads the benchmark's noise floor.
 import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
   benchProcesses,
   brokerNodeArgs,
+  isControl,
   keygateBenchEnv,
+  keygateMain,
   median,
   medianPairedRatio,
   saveResults,
@@ -38,9 +43,10 @@ import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 10_000);
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const PUBLISHERS = Number(process.env.BENCH_PUBLISHERS ?? 10);
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 // Pairs of broker processes, one pair after the other, RUNS rounds each (bench/lib.mjs benchProcesses).
-const PROCESSES = benchProcesses();
+const PROCESSES = benchProcesses(6);
+const CONTROL = isControl();
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
@@ -91,7 +97,7 @@ async function main() {
         MQTT_HOST: '127.0.0.1',
       });
       const keygatePort = await freeLoopbackPort();
-      keygate = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), 'dist/server/main.js'], {
+      keygate = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), keygateMain()], {
         ...keygateBenchEnv(redisServer.url, PREFIX),
         MQTT_PORT: String(keygatePort),
         MQTT_HOST: '127.0.0.1',
@@ -161,6 +167,9 @@ async function main() {
   const subscribeCommands = keygateRuns.reduce((sum, r) => sum + r.redisPerSubscribe.total, 0);
   const published = keygateRuns.reduce((sum, r) => sum + r.messages, 0);
   const report = {
+    // An A/A control (KEYGATE_MAIN=bench/bare-aedes.mjs): "keygate" is a second bare aedes.
+    control: CONTROL,
+    keygateMain: keygateMain(),
     devices: DEVICES,
     scopeSize: scope.byId.length + scope.byTag.length,
     publishers: PUBLISHERS,
@@ -211,6 +220,9 @@ async function main() {
   if (json) {
     console.log(JSON.stringify(report));
     return;
+  }
+  if (CONTROL) {
+    console.log(`A/A CONTROL: the "keygate" rows are a second bare aedes (KEYGATE_MAIN=${keygateMain()})\n`);
   }
   console.log(
     `publish throughput: ${DEVICES} devices, keys scoped to ${report.scopeSize}, ${PUBLISHERS} publishers, 1 subscriber on losant/+/state, ${report.messagesPerRun} QoS 0 messages of ${PAYLOAD} B per run, ${RUNS} runs each (interleaved) on each of ${PROCESSES} pairs of broker processes\n`,

@@ -69,6 +69,40 @@ it('the throughput benchmark runs bare aedes and keygate interleaved and counts 
   expect(typeof report.redis.commandsPerSubscribe).toBe('number');
 }, 90_000);
 
+it("an A/A control runs bare aedes in keygate's slot and is never saved as keygate's result", async () => {
+  const env = {
+    ...process.env,
+    KEYGATE_MAIN: 'bench/bare-aedes.mjs',
+    BENCH_DEVICES: '100',
+    BENCH_MESSAGES: '200',
+    BENCH_PUBLISHERS: '2',
+    BENCH_RUNS: '1',
+    BENCH_PROCESSES: '1',
+    BENCH_MOSQUITTO: 'off',
+    REDIS_URL: '',
+  };
+  const { stdout } = await run(process.execPath, ['bench/throughput.mjs', '--json'], {
+    env,
+    timeout: 60_000,
+  });
+  const report = JSON.parse(stdout.trim()) as { control: boolean; keygateMain: string; runs: unknown[] };
+  expect(report.control).toBe(true);
+  expect(report.keygateMain).toBe('bench/bare-aedes.mjs');
+  expect(report.runs).toHaveLength(2);
+  // --save would overwrite keygate's saved result with a control's: refused before anything runs.
+  const saved = await readFile('docs/bench-results/throughput.json', 'utf8');
+  await expect(
+    run(process.execPath, ['bench/throughput.mjs', '--save'], { env, timeout: 30_000 }),
+  ).rejects.toThrow(/A\/A control/);
+  await expect(
+    run(process.execPath, ['bench/connect.mjs'], {
+      env: { ...env, BENCH_PHASES: 'rate,storm' },
+      timeout: 30_000,
+    }),
+  ).rejects.toThrow(/BENCH_PHASES=rate only/);
+  expect(await readFile('docs/bench-results/throughput.json', 'utf8')).toBe(saved);
+}, 90_000);
+
 it('the scope benchmark times decisions at both directory sizes', async () => {
   const { stdout } = await run(process.execPath, ['bench/scope.mjs', '--json'], {
     env: {

@@ -133,8 +133,8 @@ async function main() {
     }
   } finally {
     await mosquitto?.stop();
-    if (bare) await stopChild(bare);
-    if (keygate) await stopChild(keygate);
+    await stopChild(bare);
+    await stopChild(keygate);
     redis.disconnect();
     await redisServer.stop();
   }

@@ -1,8 +1,8 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { PrometheusMetrics } from '../metrics.js';
-import { listen } from './listeners.js';
+import { LISTEN_BACKLOG } from './listeners.js';
 
 /** Whether the broker should receive traffic; `reason` says why not. */
 export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
@@ -14,6 +14,8 @@ export interface HttpEndpointsOptions {
   /** Asked at every /readyz. */
   readonly readiness: () => Readiness;
   readonly logger: Logger;
+  /** How long a request waits for this thread's answer before it is a 503 "unresponsive" (default 5 s). */
+  readonly answerTimeoutMs?: number;
 }
 
 export interface HttpEndpoints {
@@ -22,77 +24,133 @@ export interface HttpEndpoints {
   close(graceMs?: number): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: string, contentType: string): void {
-  res.writeHead(status, {
-    'content-type': contentType,
-    'content-length': Buffer.byteLength(body),
-    'cache-control': 'no-store',
-  });
-  res.end(body);
+/** The endpoints a request may ask this thread about (the worker answers anything else itself). */
+type Endpoint = '/healthz' | '/readyz' | '/metrics';
+
+/** Messages from the HTTP worker (src/server/http-worker.mjs). */
+type FromWorker =
+  | { readonly type: 'listening'; readonly address: AddressInfo }
+  | { readonly type: 'failed'; readonly code?: string; readonly message: string }
+  | { readonly type: 'ask'; readonly id: number; readonly path: Endpoint }
+  | { readonly type: 'closed' };
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly contentType: string;
 }
 
-const json = (res: ServerResponse, status: number, body: object): void =>
-  send(res, status, `${JSON.stringify(body)}\n`, 'application/json');
+const json = (status: number, body: object): Answer => ({
+  status,
+  body: `${JSON.stringify(body)}\n`,
+  contentType: 'application/json',
+});
 
 /**
- * The operations endpoints (HTTP_PORT): `/healthz` (200 while the process runs), `/readyz` (200 when Redis
- * answers and the listeners are up, else 503 with the reason), `/metrics` (Prometheus text). GET and HEAD
- * only; anything else is 404 or 405.
+ * The operations endpoints (HTTP_PORT): `/healthz` (200 while the broker's event loop answers), `/readyz`
+ * (200 when Redis answers and the listeners are up, else 503 with the reason), `/metrics` (Prometheus text).
+ * GET and HEAD only; anything else is 404 or 405.
+ *
+ * The HTTP server runs in a worker thread (why: src/server/http-worker.mjs); this thread answers what it asks
+ * over a MessagePort — an EventTarget, so not even the event-emitter code of the MQTT path sees its messages.
  */
 export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise<HttpEndpoints> {
   const { metrics, readiness, logger } = options;
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = req.url ?? '/';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') {
-      json(res, 404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/metrics'] });
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      json(res, 405, { error: 'method not allowed' });
-      return;
-    }
-    if (path === '/healthz') {
-      json(res, 200, { status: 'ok' });
-    } else if (path === '/readyz') {
+  const answer = async (path: Endpoint): Promise<Answer> => {
+    if (path === '/healthz') return json(200, { status: 'ok' });
+    if (path === '/readyz') {
       const state = readiness();
-      if (state.ready) json(res, 200, { status: 'ready' });
-      else json(res, 503, { status: 'not ready', reason: state.reason });
-    } else {
-      send(res, 200, await metrics.text(), metrics.contentType);
+      return state.ready
+        ? json(200, { status: 'ready' })
+        : json(503, { status: 'not ready', reason: state.reason });
+    }
+    return { status: 200, body: await metrics.text(), contentType: metrics.contentType };
+  };
+
+  const { port1: port, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('./http-worker.mjs', import.meta.url), {
+    workerData: {
+      host: options.host,
+      port: options.port,
+      backlog: LISTEN_BACKLOG,
+      answerTimeoutMs: options.answerTimeoutMs ?? 5000,
+      channel: port2,
+    },
+    transferList: [port2],
+    // It serves a few small requests: a small heap is plenty.
+    resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
+  });
+
+  let closing: Promise<void> | undefined;
+  let closed: (() => void) | undefined;
+  let exited = false;
+  let started: { resolve(address: AddressInfo): void; reject(err: Error): void } | undefined;
+  const listening = new Promise<AddressInfo>((resolve, reject) => {
+    started = { resolve, reject };
+  });
+  const onMessage = (message: FromWorker): void => {
+    switch (message.type) {
+      case 'ask':
+        answer(message.path)
+          .catch((err: Error) => {
+            logger.warn({ err: err.message, path: message.path }, 'HTTP endpoint failed');
+            return json(500, { error: 'internal error' });
+          })
+          .then((reply) => port.postMessage({ type: 'answer', id: message.id, ...reply }));
+        return;
+      case 'listening':
+        started?.resolve(message.address);
+        return;
+      case 'failed': {
+        const error = new Error(
+          `HTTP_PORT: cannot listen on ${options.host}:${options.port} (${message.code ?? message.message})`,
+        ) as NodeJS.ErrnoException;
+        if (message.code !== undefined) error.code = message.code;
+        started?.reject(error);
+        return;
+      }
+      case 'closed':
+        closed?.();
+        return;
     }
   };
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err: Error) => {
-      logger.warn({ err: err.message, path: req.url?.slice(0, 64) }, 'HTTP endpoint failed');
-      if (!res.headersSent) json(res, 500, { error: 'internal error' });
-      else res.destroy();
-    });
+  port.on('message', onMessage);
+  worker.once('error', (err) => {
+    started?.reject(err);
+    logger.error({ err: err.message }, 'HTTP worker failed');
   });
-  // A scrape or a probe is small and quick: slow clients are cut off.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
-  const address = await listen(server, options.port, options.host, 'HTTP_PORT');
+  worker.once('exit', (code) => {
+    exited = true;
+    if (started === undefined && closing === undefined) {
+      logger.error({ code }, 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer');
+    }
+    started?.reject(new Error(`HTTP_PORT: the HTTP worker exited (code ${code})`));
+    closed?.();
+    port.close();
+  });
+
+  let address: AddressInfo;
+  try {
+    address = await listening;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  started = undefined;
   logger.info(
     { host: address.address, port: address.port },
     'HTTP listener up (/healthz, /readyz, /metrics)',
   );
 
-  let closing: Promise<void> | undefined;
   return {
     address,
     close(graceMs = 1000) {
-      closing ??= new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
-        server.close(() => {
-          clearTimeout(force);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+      closing ??= exited
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            closed = resolve;
+            port.postMessage({ type: 'close', graceMs });
+          }).then(() => worker.terminate().then(() => undefined));
       return closing;
     },
   };

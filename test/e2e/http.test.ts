@@ -1,9 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect as netConnect } from 'node:net';
+import { createServer, connect as netConnect } from 'node:net';
+import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createMetrics } from '../../src/metrics.js';
+import { type HttpEndpoints, type Readiness, startHttpEndpoints } from '../../src/server/http.js';
 import {
+  captureLogs,
   closed,
   connackOf,
   connect,
@@ -54,7 +58,7 @@ describe('HTTP endpoints', () => {
     await broker?.close();
   });
 
-  it('/healthz answers 200 while the process runs', async () => {
+  it('/healthz answers 200 while the broker answers', async () => {
     const reply = await get(broker, '/healthz');
     expect(reply).toMatchObject({ status: 200, type: 'application/json' });
     expect(JSON.parse(reply.body)).toEqual({ status: 'ok' });
@@ -223,6 +227,102 @@ describe('/metrics', () => {
     } finally {
       await down.close();
     }
+  });
+});
+
+describe('the HTTP server thread', () => {
+  // The HTTP server runs in a worker thread and asks the broker's thread for every answer
+  // (src/server/http-worker.mjs says why).
+  let endpoints: HttpEndpoints | undefined;
+
+  afterEach(async () => {
+    await endpoints?.close();
+    endpoints = undefined;
+  });
+
+  const start = (readiness: () => Readiness, { port = 0, answerTimeoutMs = 5000 } = {}) => {
+    const { stream, capture } = captureLogs();
+    const metrics = createMetrics({ defaultMetrics: false });
+    const logger = pino({ level: 'info' }, stream);
+    return {
+      capture,
+      metrics,
+      started: startHttpEndpoints({ host: '127.0.0.1', port, metrics, readiness, logger, answerTimeoutMs }),
+    };
+  };
+  const fetchFrom = async (address: { port: number }, path: string) => {
+    const res = await fetch(`http://127.0.0.1:${address.port}${path}`);
+    return { status: res.status, body: await res.text() };
+  };
+
+  it('answers 503 "unresponsive" while the broker thread is stuck, then 200 again once it answers', async () => {
+    let stuckMs = 0;
+    const { started } = start(
+      () => {
+        // A broker thread whose event loop is stuck: the worker's deadline passes first.
+        const until = Date.now() + stuckMs;
+        while (Date.now() < until);
+        return { ready: true };
+      },
+      { answerTimeoutMs: 200 },
+    );
+    endpoints = await started;
+    stuckMs = 700;
+    const stuck = await fetchFrom(endpoints.address, '/readyz');
+    expect(stuck.status).toBe(503);
+    expect(JSON.parse(stuck.body)).toEqual({
+      status: 'unresponsive',
+      reason: 'the broker did not answer within 200 ms',
+    });
+    stuckMs = 0;
+    // The late answer to the first request is dropped; the next requests are answered as usual.
+    expect(await fetchFrom(endpoints.address, '/readyz')).toEqual({
+      status: 200,
+      body: '{"status":"ready"}\n',
+    });
+    expect((await fetchFrom(endpoints.address, '/healthz')).status).toBe(200);
+  });
+
+  it('a /metrics that fails is a 500, logged without the details leaving the process', async () => {
+    const { started, metrics, capture } = start(() => ({ ready: true }));
+    metrics.text = () => Promise.reject(new Error('registry broken'));
+    endpoints = await started;
+    expect(await fetchFrom(endpoints.address, '/metrics')).toEqual({
+      status: 500,
+      body: '{"error":"internal error"}\n',
+    });
+    expect(capture.records()).toContainEqual(
+      expect.objectContaining({ msg: 'HTTP endpoint failed', err: 'registry broken', path: '/metrics' }),
+    );
+  });
+
+  it('HTTP_PORT taken: start-up fails with the setting, the address and the error code', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const { started } = start(() => ({ ready: true }), { port });
+      await expect(started).rejects.toMatchObject({
+        code: 'EADDRINUSE',
+        message: `HTTP_PORT: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`,
+      });
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('close() frees the port', async () => {
+    const { started } = start(() => ({ ready: true }));
+    const running = await started;
+    const { port } = running.address;
+    expect((await fetchFrom(running.address, '/healthz')).status).toBe(200);
+    await running.close();
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.listen(port, '127.0.0.1', resolve);
+    });
+    again.close();
   });
 });
 

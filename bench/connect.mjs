@@ -32,7 +32,6 @@
 // aedes in keygate's slot; BENCH_PHASES=rate only): warm/bare then reads the benchmark's noise floor.
 // Run: npm run bench:connect. BENCH_PHASES=rate,storm,restart (default all). --json prints one JSON object,
 // --save also writes docs/bench-results/connect.json.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -47,6 +46,7 @@ import {
   connectOnce,
   isControl,
   keygateMain,
+  spawnBroker,
   stopChild,
   valuesByProcess,
 } from './lib.mjs';
@@ -348,11 +348,7 @@ async function main() {
     MQTT_HOST: '127.0.0.1',
     ...extra,
   });
-  const spawnBroker = (args, env) =>
-    spawn(process.execPath, args, {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+  const startBroker = (args, env) => spawnBroker(args, env, { ipc: true });
   const keygateArgs = [
     ...brokerNodeArgs('BENCH_NODE_ARGS'),
     '--import',
@@ -411,7 +407,7 @@ async function main() {
         const barePort = await freeLoopbackPort();
         // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
         // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
-        bare = spawnBroker(
+        bare = startBroker(
           [
             ...brokerNodeArgs('BENCH_BARE_NODE_ARGS'),
             '--import',
@@ -426,7 +422,7 @@ async function main() {
         children.push(bare);
         keygatePort = await freeLoopbackPort();
         keygateHttp = await freeLoopbackPort();
-        keygate = spawnBroker(
+        keygate = startBroker(
           keygateArgs,
           await keygateEnv({ MQTT_PORT: String(keygatePort), HTTP_PORT: String(keygateHttp) }),
         );
@@ -589,7 +585,7 @@ async function main() {
     } else if (s.phases.has('storm')) {
       const port = await freeLoopbackPort();
       const http = await freeLoopbackPort();
-      const keygate = spawnBroker(
+      const keygate = startBroker(
         keygateArgs,
         await keygateEnv({ MQTT_PORT: String(port), HTTP_PORT: String(http) }),
       );
@@ -610,7 +606,7 @@ async function main() {
         HTTP_PORT: String(http),
         KEYGATE_CREDENTIAL_CACHE_KEY_FILE: keyFile,
       });
-      let keygate = spawnBroker(keygateArgs, env);
+      let keygate = startBroker(keygateArgs, env);
       children.push(keygate);
       await waitForPort(port);
       const counters = { attempts: 0, codes: {} };
@@ -639,7 +635,7 @@ async function main() {
       keygate.kill('SIGKILL');
       await once(keygate, 'exit');
       const spawnAt = performance.now();
-      keygate = spawnBroker(keygateArgs, env);
+      keygate = startBroker(keygateArgs, env);
       children.push(keygate);
       // Every socket closed when the old process died, so every device has a reconnection under way.
       for (let k = 0; k < 2000 && fleet.some((d) => !d.readmitted); k++) await sleep(5);

@@ -1,4 +1,5 @@
 // Helpers shared by the benchmarks.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -40,6 +41,19 @@ export function isControl() {
 }
 
 const DISCONNECT = mqttPacket.generate({ cmd: 'disconnect' });
+
+/**
+ * Starts a broker child process, `node <args>`: with the benchmark's environment, `LOG_LEVEL=warn` and `env`
+ * (or, with `ownEnv`, nothing but PATH and `env`: the broker's shipped defaults). Its stderr is the
+ * benchmark's; `stdout: 'pipe'` keeps its output for the caller; `ipc` adds an IPC channel (the loop and heap
+ * probes answer on it). Does not wait: see waitForPort.
+ */
+export function spawnBroker(args, env, { stdout = 'ignore', ipc = false, ownEnv = false } = {}) {
+  return spawn(process.execPath, args, {
+    env: ownEnv ? { PATH: process.env.PATH, ...env } : { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', stdout, 'inherit', ...(ipc ? ['ipc'] : [])],
+  });
+}
 
 /** Stops a broker child process (SIGTERM) and waits for its exit; nothing when it is missing or gone already. */
 export async function stopChild(child) {

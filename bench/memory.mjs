@@ -4,7 +4,6 @@
 // keygate: BENCH_DEVICES registered devices, one key per connected device, scoped by ID and tag.
 // Run: npm run bench:memory. Sizes: BENCH_CONNECTIONS (10000), BENCH_DEVICES (max(10000, connections)).
 // --json prints one JSON object, --save also writes docs/bench-results/memory.json.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -16,6 +15,7 @@ import {
   connectPacket,
   keygateBenchEnv,
   saveResults,
+  spawnBroker,
   stopLiveChild,
   waitForPort,
 } from './lib.mjs';
@@ -28,13 +28,10 @@ const json = process.argv.includes('--json');
 const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
 
 async function startBroker(script, env) {
-  const child = spawn(
-    process.execPath,
+  const child = spawnBroker(
     [...BROKER_NODE_OPTIONS, '--expose-gc', '--import', './bench/heap-probe.mjs', script],
-    {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    env,
+    { stdout: 'pipe' },
   );
   child.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   await waitForPort(Number(env.MQTT_PORT));

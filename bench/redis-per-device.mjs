@@ -4,7 +4,6 @@
 // `INFO commandstats` over BENCH_DEVICES (200) device lives after one unreported pass of the same lives
 // (the keys' first verification and the devices' first reads). A count, not a time: one run is enough.
 // Run: node bench/redis-per-device.mjs [--json]. KEYGATE_MAIN=<path> runs another build of the broker (bench/lib.mjs keygateMain).
-import { spawn } from 'node:child_process';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
@@ -15,6 +14,7 @@ import {
   keygateBenchEnv,
   keygateMain,
   redisCommands,
+  spawnBroker,
   stopChild,
   waitForPort,
 } from './lib.mjs';
@@ -32,17 +32,12 @@ async function main() {
     await redis.hset(`${PREFIX}key:k-all`, { secret: bcrypt.hashSync(SECRET, 4) });
     for (let i = 0; i < DEVICES; i++) await redis.hset(`${PREFIX}device:d-${i}`, { name: `d-${i}` });
     const port = await freeLoopbackPort();
-    broker = spawn(process.execPath, [...brokerNodeArgs('BENCH_NODE_ARGS'), keygateMain()], {
-      env: {
-        ...process.env,
-        ...keygateBenchEnv(redisServer.url, PREFIX),
-        KEYGATE_PERSISTENCE: 'redis',
-        MQTT_HOST: '127.0.0.1',
-        MQTT_PORT: String(port),
-        HTTP_PORT: String(await freeLoopbackPort()),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+    broker = spawnBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), keygateMain()], {
+      ...keygateBenchEnv(redisServer.url, PREFIX),
+      KEYGATE_PERSISTENCE: 'redis',
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: String(port),
+      HTTP_PORT: String(await freeLoopbackPort()),
     });
     await waitForPort(port, { child: broker });
     const life = async (i) => {

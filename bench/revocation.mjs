@@ -4,13 +4,19 @@
 // Sizes: BENCH_CLIENTS (default 1000), BENCH_CHANGES (default 200), BENCH_REVALIDATE_MS (default 1000).
 // Prints a Markdown table and, with --json, one JSON object per path; --save also writes
 // docs/bench-results/revocation.json.
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import { BROKER_NODE_OPTIONS, connectWhenReady, saveResults, stopLiveChild, waitForPort } from './lib.mjs';
+import {
+  BROKER_NODE_OPTIONS,
+  connectWhenReady,
+  saveResults,
+  spawnBroker,
+  stopLiveChild,
+  waitForPort,
+} from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -23,10 +29,7 @@ function percentile(sorted, p) {
 }
 
 async function startBroker(env) {
-  const child = spawn(process.execPath, [...BROKER_NODE_OPTIONS, 'dist/server/main.js'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnBroker([...BROKER_NODE_OPTIONS, 'dist/server/main.js'], env);
   await waitForPort(Number(env.MQTT_PORT));
   return child;
 }

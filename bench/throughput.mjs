@@ -20,7 +20,6 @@
 // also writes docs/bench-results/throughput.json (for bench/chart.mjs).
 // A/A control: KEYGATE_MAIN=bench/bare-aedes.mjs runs bare aedes in keygate's slot (bench/lib.mjs isControl):
 // the ratio then reads the benchmark's noise floor.
-import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
 import {
@@ -32,6 +31,7 @@ import {
   median,
   medianPairedRatio,
   saveResults,
+  spawnBroker,
   startMosquitto,
   stopChild,
   valuesByProcess,
@@ -52,10 +52,7 @@ const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
 
 async function startBroker(args, env) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnBroker(args, env);
   await waitForPort(Number(env.MQTT_PORT));
   return child;
 }

@@ -77,8 +77,8 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
       channel: port2,
     },
     transferList: [port2],
-    // It serves a few small requests: a small heap is plenty.
-    resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 },
+    // No resourceLimits: a worker that reaches a heap limit inside native code (writing a large response)
+    // takes the whole process down with "FATAL ERROR: Reached heap limit", not just itself (tried: 32 MB).
   });
 
   let closing: Promise<void> | undefined;

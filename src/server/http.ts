@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { PrometheusMetrics } from '../metrics.js';
-import { LISTEN_BACKLOG } from './listeners.js';
+import { LISTEN_BACKLOG, listenFailure } from './listeners.js';
 
 /** Whether the broker should receive traffic; `reason` says why not. */
 export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
@@ -102,11 +102,9 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
         started?.resolve(message.address);
         return;
       case 'failed': {
-        const error = new Error(
-          `HTTP_PORT: cannot listen on ${options.host}:${options.port} (${message.code ?? message.message})`,
-        ) as NodeJS.ErrnoException;
+        const error: NodeJS.ErrnoException = new Error(message.message);
         if (message.code !== undefined) error.code = message.code;
-        started?.reject(error);
+        started?.reject(listenFailure(error, 'HTTP_PORT', options.host, options.port));
         return;
       }
       case 'closed':

@@ -47,6 +47,17 @@ export interface Listeners {
  */
 export const LISTEN_BACKLOG = 65_535;
 
+/** Names the setting and the address in a listen failure's message (it keeps its `code`). */
+export function listenFailure(
+  err: NodeJS.ErrnoException,
+  setting: string,
+  host: string,
+  port: number,
+): NodeJS.ErrnoException {
+  err.message = `${setting}: cannot listen on ${host}:${port} (${err.code ?? err.message})`;
+  return err;
+}
+
 /**
  * Listens on `host:port`. A failure (port in use, address not available...) keeps its `code` and names the
  * setting in its message.
@@ -64,9 +75,7 @@ export async function listen(
       once(server, 'error').then(([err]) => Promise.reject(err)),
     ]);
   } catch (err) {
-    const error = err as NodeJS.ErrnoException;
-    error.message = `${setting}: cannot listen on ${host}:${port} (${error.code ?? error.message})`;
-    throw error;
+    throw listenFailure(err as NodeJS.ErrnoException, setting, host, port);
   }
   return server.address() as AddressInfo;
 }

@@ -348,7 +348,8 @@ async function main() {
     MQTT_HOST: '127.0.0.1',
     ...extra,
   });
-  const startBroker = (args, env) => spawnBroker(args, env, { ipc: true });
+  // Spawned here and waited for apart (the rate phase starts both brokers, then waits for both).
+  const spawnProbed = (args, env) => spawnBroker(args, env, { ipc: true });
   const keygateArgs = [
     ...brokerNodeArgs('BENCH_NODE_ARGS'),
     '--import',
@@ -407,7 +408,7 @@ async function main() {
         const barePort = await freeLoopbackPort();
         // Bare aedes gets the event-loop probe too: its 5 ms timer wakes the loop ~200 times a second, and
         // only keygate carried that cost before (strace: 5x the epoll_pwait calls of bare aedes).
-        bare = startBroker(
+        bare = spawnProbed(
           [
             ...brokerNodeArgs('BENCH_BARE_NODE_ARGS'),
             '--import',
@@ -422,12 +423,15 @@ async function main() {
         children.push(bare);
         keygatePort = await freeLoopbackPort();
         keygateHttp = await freeLoopbackPort();
-        keygate = startBroker(
+        keygate = spawnProbed(
           keygateArgs,
           await keygateEnv({ MQTT_PORT: String(keygatePort), HTTP_PORT: String(keygateHttp) }),
         );
         children.push(keygate);
-        await Promise.all([waitForPort(barePort), waitForPort(keygatePort)]);
+        await Promise.all([
+          waitForPort(barePort, { child: bare }),
+          waitForPort(keygatePort, { child: keygate }),
+        ]);
         const coldBase = g * (s.runs + 1);
 
         // Unreported first pass: JIT everywhere, and keygate verifies (and may remember) the warm keys.
@@ -585,12 +589,12 @@ async function main() {
     } else if (s.phases.has('storm')) {
       const port = await freeLoopbackPort();
       const http = await freeLoopbackPort();
-      const keygate = startBroker(
+      const keygate = spawnProbed(
         keygateArgs,
         await keygateEnv({ MQTT_PORT: String(port), HTTP_PORT: String(http) }),
       );
       children.push(keygate);
-      await waitForPort(port);
+      await waitForPort(port, { child: keygate });
       report.storm = await storm(keygate, port, http);
       await stopChild(keygate);
     }
@@ -606,9 +610,9 @@ async function main() {
         HTTP_PORT: String(http),
         KEYGATE_CREDENTIAL_CACHE_KEY_FILE: keyFile,
       });
-      let keygate = startBroker(keygateArgs, env);
+      let keygate = spawnProbed(keygateArgs, env);
       children.push(keygate);
-      await waitForPort(port);
+      await waitForPort(port, { child: keygate });
       const counters = { attempts: 0, codes: {} };
       const fleet = indices('restart').map(
         (i) => new Device(port, client(i).packet, counters, s, sourceOf(i)),
@@ -635,7 +639,7 @@ async function main() {
       keygate.kill('SIGKILL');
       await once(keygate, 'exit');
       const spawnAt = performance.now();
-      keygate = startBroker(keygateArgs, env);
+      keygate = spawnProbed(keygateArgs, env);
       children.push(keygate);
       // Every socket closed when the old process died, so every device has a reconnection under way.
       for (let k = 0; k < 2000 && fleet.some((d) => !d.readmitted); k++) await sleep(5);

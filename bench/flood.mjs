@@ -15,14 +15,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import {
-  BROKER_NODE_OPTIONS,
-  connectPacket,
-  connectWhenReady,
-  spawnBroker,
-  stopLiveChild,
-  waitForPort,
-} from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectPacket, connectWhenReady, startBroker, stopLiveChild } from './lib.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const RATE = Number(process.env.BENCH_RATE ?? 10);
@@ -91,13 +84,11 @@ async function flood(port, ms, connections) {
 
 async function startKeygate(redisUrl, port, env) {
   // Default settings, except the ports (any free one) and what the variant changes.
-  const child = spawnBroker(
+  return startBroker(
     [...BROKER_NODE_OPTIONS, 'dist/server/main.js'],
     { REDIS_URL: redisUrl, MQTT_PORT: String(port), MQTT_HOST: '127.0.0.1', HTTP_PORT: '0', ...env },
     { ownEnv: true },
   );
-  await waitForPort(port);
-  return child;
 }
 
 async function runVariant(variant, redisUrl) {

@@ -55,6 +55,21 @@ export function spawnBroker(args, env, { stdout = 'ignore', ipc = false, ownEnv 
   });
 }
 
+/**
+ * spawnBroker, then waits until it listens on `env.MQTT_PORT`: resolves with the child, or rejects — the child
+ * killed — when it exits first or never listens. (bench/connect.mjs spawns two and waits for both.)
+ */
+export async function startBroker(args, env, options = {}) {
+  const child = spawnBroker(args, env, options);
+  try {
+    await waitForPort(Number(env.MQTT_PORT), { child });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
 /** Stops a broker child process (SIGTERM) and waits for its exit; nothing when it is missing or gone already. */
 export async function stopChild(child) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -15,9 +15,8 @@ import {
   connectPacket,
   keygateBenchEnv,
   saveResults,
-  spawnBroker,
+  startBroker,
   stopLiveChild,
-  waitForPort,
 } from './lib.mjs';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10_000);
@@ -27,14 +26,13 @@ const PREFIX = 'keygate:';
 const json = process.argv.includes('--json');
 const deviceId = (i) => `dev-${String(i).padStart(6, '0')}`;
 
-async function startBroker(script, env) {
-  const child = spawnBroker(
+async function startHeapProbed(script, env) {
+  const child = await startBroker(
     [...BROKER_NODE_OPTIONS, '--expose-gc', '--import', './bench/heap-probe.mjs', script],
     env,
     { stdout: 'pipe' },
   );
   child.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  await waitForPort(Number(env.MQTT_PORT));
   return child;
 }
 
@@ -64,7 +62,7 @@ async function rawConnect(port, i) {
 
 async function measure(name, script, env) {
   const port = await freeLoopbackPort();
-  const child = await startBroker(script, { ...env, MQTT_PORT: String(port), MQTT_HOST: '127.0.0.1' });
+  const child = await startHeapProbed(script, { ...env, MQTT_PORT: String(port), MQTT_HOST: '127.0.0.1' });
   // One connection first, so that lazily built state (worker threads, caches) is not counted per client.
   const first = await rawConnect(port, 0);
   const before = await heapOf(child);

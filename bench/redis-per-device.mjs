@@ -14,9 +14,8 @@ import {
   keygateBenchEnv,
   keygateMain,
   redisCommands,
-  spawnBroker,
+  startBroker,
   stopChild,
-  waitForPort,
 } from './lib.mjs';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 200);
@@ -32,14 +31,13 @@ async function main() {
     await redis.hset(`${PREFIX}key:k-all`, { secret: bcrypt.hashSync(SECRET, 4) });
     for (let i = 0; i < DEVICES; i++) await redis.hset(`${PREFIX}device:d-${i}`, { name: `d-${i}` });
     const port = await freeLoopbackPort();
-    broker = spawnBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), keygateMain()], {
+    broker = await startBroker([...brokerNodeArgs('BENCH_NODE_ARGS'), keygateMain()], {
       ...keygateBenchEnv(redisServer.url, PREFIX),
       KEYGATE_PERSISTENCE: 'redis',
       MQTT_HOST: '127.0.0.1',
       MQTT_PORT: String(port),
       HTTP_PORT: String(await freeLoopbackPort()),
     });
-    await waitForPort(port, { child: broker });
     const life = async (i) => {
       const client = await connectWhenReady(
         port,

@@ -9,14 +9,7 @@ import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { Redis } from 'ioredis';
 import { freeLoopbackPort, startThrowawayRedis } from '../dist/demo/redis-server.js';
-import {
-  BROKER_NODE_OPTIONS,
-  connectWhenReady,
-  saveResults,
-  spawnBroker,
-  stopLiveChild,
-  waitForPort,
-} from './lib.mjs';
+import { BROKER_NODE_OPTIONS, connectWhenReady, saveResults, startBroker, stopLiveChild } from './lib.mjs';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 1000);
 const CHANGES = Math.min(Number(process.env.BENCH_CHANGES ?? 200), CLIENTS);
@@ -28,11 +21,7 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function startBroker(env) {
-  const child = spawnBroker([...BROKER_NODE_OPTIONS, 'dist/server/main.js'], env);
-  await waitForPort(Number(env.MQTT_PORT));
-  return child;
-}
+const startKeygate = (env) => startBroker([...BROKER_NODE_OPTIONS, 'dist/server/main.js'], env);
 
 /** Connects dev-i, retrying while the broker answers 3 (its Redis connection is still coming up). */
 function connectOne(port, i) {
@@ -67,7 +56,7 @@ async function run(path) {
   }
   await pipeline.exec();
   const port = await freeLoopbackPort();
-  const broker = await startBroker({
+  const broker = await startKeygate({
     REDIS_URL: redisServer.url,
     MQTT_PORT: String(port),
     MQTT_HOST: '127.0.0.1',

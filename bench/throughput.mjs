@@ -31,11 +31,10 @@ import {
   median,
   medianPairedRatio,
   saveResults,
-  spawnBroker,
+  startBroker,
   startMosquitto,
   stopChild,
   valuesByProcess,
-  waitForPort,
   withCpuOf,
 } from './lib.mjs';
 import { oneRun, PREFIX, SECRET, seedPublishScope } from './publish-run.mjs';
@@ -50,12 +49,6 @@ const CONTROL = isControl();
 const PAYLOAD = Number(process.env.BENCH_PAYLOAD ?? 64);
 const SIZES = { messages: MESSAGES, publishers: PUBLISHERS, payload: PAYLOAD };
 const json = process.argv.includes('--json');
-
-async function startBroker(args, env) {
-  const child = spawnBroker(args, env);
-  await waitForPort(Number(env.MQTT_PORT));
-  return child;
-}
 
 /**
  * Runs `run` and adds the broker's CPU per message (µs, user + system, every thread, from /proc: bench/lib.mjs

@@ -16,6 +16,8 @@ export interface HttpEndpointsOptions {
   readonly logger: Logger;
   /** How long a request waits for this thread's answer before it is a 503 "unresponsive" (default 5 s). */
   readonly answerTimeoutMs?: number;
+  /** The worker's script (default ./http-worker.mjs): tests give one that dies, to see what happens then. */
+  readonly workerUrl?: URL;
 }
 
 export interface HttpEndpoints {
@@ -68,7 +70,7 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
   };
 
   const { port1: port, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./http-worker.mjs', import.meta.url), {
+  const worker = new Worker(options.workerUrl ?? new URL('./http-worker.mjs', import.meta.url), {
     workerData: {
       host: options.host,
       port: options.port,

@@ -285,3 +285,41 @@ it('the instruction-count benchmark runs both brokers under callgrind (or says v
     expect(rows.some((row) => /^JIT JS:.*\.js:\d+/.test(row.function))).toBe(true);
   }
 }, 300_000);
+
+it('pooling invocations reproduces each saved ratio, and refuses to mix benchmarks', async () => {
+  const pooled = async (...files: string[]) =>
+    JSON.parse((await run(process.execPath, ['bench/pool.mjs', ...files, '--json'])).stdout) as {
+      bench: string;
+      median: number;
+      interval90: [number, number];
+      pairsOfProcesses: number;
+    };
+  const connect = JSON.parse(await readFile('docs/bench-results/connect.json', 'utf8'));
+  const throughput = JSON.parse(await readFile('docs/bench-results/throughput.json', 'utf8'));
+  // One invocation pooled alone: the median of its paired rounds is the ratio it reported.
+  const one = await pooled('docs/bench-results/connect.json');
+  expect(one.bench).toBe('connect');
+  expect(one.median).toBeCloseTo(connect.rate.ratio.warmOverBare, 12);
+  expect(one.pairsOfProcesses).toBe(connect.rate.processes);
+  expect(one.interval90[0]).toBeLessThanOrEqual(one.median);
+  expect(one.interval90[1]).toBeGreaterThanOrEqual(one.median);
+  expect((await pooled('docs/bench-results/throughput.json')).median).toBeCloseTo(
+    throughput.ratio.delivered,
+    12,
+  );
+  // The same file twice: twice the pairs, the same median; the interval is seeded, so the same every time.
+  const twice = await pooled('docs/bench-results/connect.json', 'docs/bench-results/connect.json');
+  expect(twice.pairsOfProcesses).toBe(2 * connect.rate.processes);
+  expect(twice.median).toBeCloseTo(one.median, 12);
+  expect(await pooled('docs/bench-results/connect.json', 'docs/bench-results/connect.json')).toEqual(twice);
+  await expect(
+    run(process.execPath, [
+      'bench/pool.mjs',
+      'docs/bench-results/connect.json',
+      'docs/bench-results/throughput.json',
+    ]),
+  ).rejects.toMatchObject({
+    code: 2,
+    stderr: expect.stringMatching(/^bench\/pool.mjs: one benchmark at a time/),
+  });
+}, 30_000);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, connect as netConnect } from 'node:net';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMetrics } from '../../src/metrics.js';
 import { type HttpEndpoints, type Readiness, startHttpEndpoints } from '../../src/server/http.js';
 import {
@@ -240,14 +240,29 @@ describe('the HTTP server thread', () => {
     endpoints = undefined;
   });
 
-  const start = (readiness: () => Readiness, { port = 0, answerTimeoutMs = 5000 } = {}) => {
+  const start = (
+    readiness: () => Readiness,
+    {
+      port = 0,
+      answerTimeoutMs = 5000,
+      workerUrl,
+    }: { port?: number; answerTimeoutMs?: number; workerUrl?: URL } = {},
+  ) => {
     const { stream, capture } = captureLogs();
     const metrics = createMetrics({ defaultMetrics: false });
     const logger = pino({ level: 'info' }, stream);
     return {
       capture,
       metrics,
-      started: startHttpEndpoints({ host: '127.0.0.1', port, metrics, readiness, logger, answerTimeoutMs }),
+      started: startHttpEndpoints({
+        host: '127.0.0.1',
+        port,
+        metrics,
+        readiness,
+        logger,
+        answerTimeoutMs,
+        ...(workerUrl === undefined ? {} : { workerUrl }),
+      }),
     };
   };
   const fetchFrom = async (address: { port: number }, path: string) => {
@@ -309,6 +324,31 @@ describe('the HTTP server thread', () => {
     } finally {
       taken.close();
     }
+  });
+
+  it('a worker that dies is logged at error once, and close() still resolves', async () => {
+    const { started, capture } = start(() => ({ ready: true }), {
+      workerUrl: new URL('../support/dying-http-worker.mjs', import.meta.url),
+    });
+    endpoints = await started;
+    await vi.waitFor(() =>
+      expect(capture.records()).toContainEqual(
+        expect.objectContaining({
+          level: 50,
+          code: 3,
+          msg: 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
+        }),
+      ),
+    );
+    await endpoints.close();
+    expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
+  });
+
+  it('a worker that dies before it listens fails start-up with its exit code', async () => {
+    const { started } = start(() => ({ ready: true }), {
+      workerUrl: new URL('../support/dead-http-worker.mjs', import.meta.url),
+    });
+    await expect(started).rejects.toThrow('HTTP_PORT: the HTTP worker exited (code 3)');
   });
 
   it('close() frees the port', async () => {

@@ -125,7 +125,9 @@ function main() {
     return;
   }
   const f = (x) => x.toFixed(3);
-  console.log(`${result.bench}: keygate/bare pooled over ${files.length} invocations`);
+  console.log(
+    `${result.bench}: keygate/bare pooled over ${files.length} invocation${files.length === 1 ? '' : 's'}`,
+  );
   for (const i of result.invocations) console.log(`  ${f(i.median)}  ${i.file}`);
   console.log(
     `median of ${pooled.rounds} paired rounds on ${pooled.pairsOfProcesses} pairs of processes: ${f(pooled.median)}` +

@@ -246,8 +246,13 @@ export async function withCpuOf(pid, run) {
  * ratio of medians gathered over minutes does not.
  */
 export function medianPairedRatio(values, baseline) {
+  return median(pairedRatios(values, baseline));
+}
+
+/** `values[r] / baseline[r]` for each round r both have: the ratios medianPairedRatio takes the median of. */
+export function pairedRatios(values, baseline) {
   const rounds = Math.min(values.length, baseline.length);
-  return median(Array.from({ length: rounds }, (_, r) => values[r] / baseline[r]));
+  return Array.from({ length: rounds }, (_, r) => values[r] / baseline[r]);
 }
 
 /**

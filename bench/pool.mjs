@@ -15,15 +15,15 @@
 // delivered rate (keygate over bare, by `processes` and `round`). Refuses a mix of benchmarks, or of A/A controls
 // and real runs.
 import { readFileSync } from 'node:fs';
-import { median } from './lib.mjs';
+import { median, pairedRatios, valuesByProcess } from './lib.mjs';
 
 const RESAMPLES = 10_000;
 
 /** The paired ratios of one invocation, grouped by pair of processes: number[][] (one array per pair). */
 export function pairedRounds(report) {
   const kind = benchOf(report);
-  if (kind === 'connect') return byProcess(report.rate.runs, 'keygate warm', 'perSec');
-  if (kind === 'throughput') return byProcess(report.runs, 'keygate', 'deliveredPerSec');
+  if (kind === 'connect') return byProcess(report.rate.runs, report.rate.processes, 'keygate warm', 'perSec');
+  if (kind === 'throughput') return byProcess(report.runs, report.processes, 'keygate', 'deliveredPerSec');
   throw new Error('not a result of bench/connect.mjs (with its rate phase) or bench/throughput.mjs');
 }
 
@@ -34,18 +34,10 @@ export function benchOf(report) {
   return undefined;
 }
 
-/** Within each pair of processes, the k-th keygate run over the k-th bare one (as the benchmarks pair them). */
-function byProcess(runs, variant, field) {
-  const groups = new Map();
-  for (const run of runs) {
-    if (run.variant !== 'bare' && run.variant !== variant) continue;
-    const group = groups.get(run.processes) ?? { bare: [], keygate: [] };
-    (run.variant === 'bare' ? group.bare : group.keygate).push(run[field]);
-    groups.set(run.processes, group);
-  }
-  return [...groups.values()].map(({ bare, keygate }) =>
-    Array.from({ length: Math.min(bare.length, keygate.length) }, (_, k) => keygate[k] / bare[k]),
-  );
+/** Within each pair of processes, its keygate runs over its bare ones, round by round (as the benchmarks pair them). */
+function byProcess(runs, processes, variant, field) {
+  const bare = valuesByProcess(runs, processes, 'bare', field);
+  return valuesByProcess(runs, processes, variant, field).map((keygate, g) => pairedRatios(keygate, bare[g]));
 }
 
 /** A small seeded generator (mulberry32): the interval does not change from one run of this script to the next. */

@@ -115,14 +115,19 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
     }
   };
   port.on('message', onMessage);
+  // A worker that throws emits 'error', then 'exit' (code 1): logged once, at 'exit', with the error's message.
+  let failure: string | undefined;
   worker.once('error', (err) => {
+    failure = err.message;
     started?.reject(err);
-    logger.error({ err: err.message }, 'HTTP worker failed');
   });
   worker.once('exit', (code) => {
     exited = true;
     if (started === undefined && closing === undefined) {
-      logger.error({ code }, 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer');
+      logger.error(
+        failure === undefined ? { code } : { code, err: failure },
+        'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
+      );
     }
     started?.reject(new Error(`HTTP_PORT: the HTTP worker exited (code ${code})`));
     closed?.();

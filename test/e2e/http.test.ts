@@ -344,6 +344,25 @@ describe('the HTTP server thread', () => {
     expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
   });
 
+  it('a worker that throws is logged at error once, with its error, and close() still resolves', async () => {
+    const { started, capture } = start(() => ({ ready: true }), {
+      workerUrl: new URL('../support/throwing-http-worker.mjs', import.meta.url),
+    });
+    endpoints = await started;
+    await vi.waitFor(() =>
+      expect(capture.records()).toContainEqual(
+        expect.objectContaining({
+          level: 50,
+          code: 1,
+          err: 'worker bug',
+          msg: 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
+        }),
+      ),
+    );
+    await endpoints.close();
+    expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
+  });
+
   it('a worker that dies before it listens fails start-up with its exit code', async () => {
     const { started } = start(() => ({ ready: true }), {
       workerUrl: new URL('../support/dead-http-worker.mjs', import.meta.url),

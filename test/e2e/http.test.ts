@@ -26,9 +26,14 @@ interface Reply {
   readonly body: string;
 }
 
-async function get(broker: TestBroker, path: string, init: RequestInit = {}): Promise<Reply> {
-  const res = await fetch(`http://127.0.0.1:${broker.running.http.port}${path}`, init);
+/** One HTTP request to the endpoints listening on `port` (loopback). */
+async function fetchReply(port: number, path: string, init: RequestInit = {}): Promise<Reply> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, init);
   return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
+
+function get(broker: TestBroker, path: string, init: RequestInit = {}): Promise<Reply> {
+  return fetchReply(broker.running.http.port, path, init);
 }
 
 /** Polls `path` until it answers `status` (Redis connects asynchronously). */
@@ -265,11 +270,6 @@ describe('the HTTP server thread', () => {
       }),
     };
   };
-  const fetchFrom = async (address: { port: number }, path: string) => {
-    const res = await fetch(`http://127.0.0.1:${address.port}${path}`);
-    return { status: res.status, body: await res.text() };
-  };
-
   it('answers 503 "unresponsive" while the broker thread is stuck, then 200 again once it answers', async () => {
     let stuckMs = 0;
     const { started } = start(
@@ -283,7 +283,7 @@ describe('the HTTP server thread', () => {
     );
     endpoints = await started;
     stuckMs = 700;
-    const stuck = await fetchFrom(endpoints.address, '/readyz');
+    const stuck = await fetchReply(endpoints.address.port, '/readyz');
     expect(stuck.status).toBe(503);
     expect(JSON.parse(stuck.body)).toEqual({
       status: 'unresponsive',
@@ -291,19 +291,21 @@ describe('the HTTP server thread', () => {
     });
     stuckMs = 0;
     // The late answer to the first request is dropped; the next requests are answered as usual.
-    expect(await fetchFrom(endpoints.address, '/readyz')).toEqual({
+    expect(await fetchReply(endpoints.address.port, '/readyz')).toEqual({
       status: 200,
+      type: 'application/json',
       body: '{"status":"ready"}\n',
     });
-    expect((await fetchFrom(endpoints.address, '/healthz')).status).toBe(200);
+    expect((await fetchReply(endpoints.address.port, '/healthz')).status).toBe(200);
   });
 
   it('a /metrics that fails is a 500, logged without the details leaving the process', async () => {
     const { started, metrics, capture } = start(() => ({ ready: true }));
     metrics.text = () => Promise.reject(new Error('registry broken'));
     endpoints = await started;
-    expect(await fetchFrom(endpoints.address, '/metrics')).toEqual({
+    expect(await fetchReply(endpoints.address.port, '/metrics')).toEqual({
       status: 500,
+      type: 'application/json',
       body: '{"error":"internal error"}\n',
     });
     expect(capture.records()).toContainEqual(
@@ -374,7 +376,7 @@ describe('the HTTP server thread', () => {
     const { started } = start(() => ({ ready: true }));
     const running = await started;
     const { port } = running.address;
-    expect((await fetchFrom(running.address, '/healthz')).status).toBe(200);
+    expect((await fetchReply(running.address.port, '/healthz')).status).toBe(200);
     await running.close();
     const again = createServer();
     await new Promise<void>((resolve, reject) => {

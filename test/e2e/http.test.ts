@@ -328,42 +328,29 @@ describe('the HTTP server thread', () => {
     }
   });
 
-  it('a worker that dies is logged at error once, and close() still resolves', async () => {
-    const { started, capture } = start(() => ({ ready: true }), {
-      workerUrl: new URL('../support/dying-http-worker.mjs', import.meta.url),
-    });
-    endpoints = await started;
-    await vi.waitFor(() =>
-      expect(capture.records()).toContainEqual(
-        expect.objectContaining({
-          level: 50,
-          code: 3,
-          msg: 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
-        }),
-      ),
-    );
-    await endpoints.close();
-    expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
-  });
-
-  it('a worker that throws is logged at error once, with its error, and close() still resolves', async () => {
-    const { started, capture } = start(() => ({ ready: true }), {
-      workerUrl: new URL('../support/throwing-http-worker.mjs', import.meta.url),
-    });
-    endpoints = await started;
-    await vi.waitFor(() =>
-      expect(capture.records()).toContainEqual(
-        expect.objectContaining({
-          level: 50,
-          code: 1,
-          err: 'worker bug',
-          msg: 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
-        }),
-      ),
-    );
-    await endpoints.close();
-    expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
-  });
+  it.each([
+    { dies: 'exits (code 3)', script: 'dying-http-worker.mjs', logged: { code: 3 } },
+    { dies: 'throws', script: 'throwing-http-worker.mjs', logged: { code: 1, err: 'worker bug' } },
+  ])(
+    'a worker that $dies after listening is logged at error once, and close() still resolves',
+    async ({ script, logged }) => {
+      const { started, capture } = start(() => ({ ready: true }), {
+        workerUrl: new URL(`../support/${script}`, import.meta.url),
+      });
+      endpoints = await started;
+      await vi.waitFor(() =>
+        expect(capture.records()).toContainEqual(
+          expect.objectContaining({
+            level: 50,
+            ...logged,
+            msg: 'HTTP worker exited: /healthz, /readyz and /metrics no longer answer',
+          }),
+        ),
+      );
+      await endpoints.close();
+      expect(capture.records().filter((r) => (r.level as number) >= 50)).toHaveLength(1);
+    },
+  );
 
   it('a worker that dies before it listens fails start-up with its exit code', async () => {
     const { started } = start(() => ({ ready: true }), {

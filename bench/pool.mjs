@@ -18,13 +18,14 @@ import { readFileSync } from 'node:fs';
 import { median, pairedRatios, valuesByProcess } from './lib.mjs';
 
 const RESAMPLES = 10_000;
+const NOT_A_RESULT = 'not a result of bench/connect.mjs (with its rate phase) or bench/throughput.mjs';
 
 /** The paired ratios of one invocation, grouped by pair of processes: number[][] (one array per pair). */
 export function pairedRounds(report) {
   const kind = benchOf(report);
   if (kind === 'connect') return byProcess(report.rate.runs, report.rate.processes, 'keygate warm', 'perSec');
   if (kind === 'throughput') return byProcess(report.runs, report.processes, 'keygate', 'deliveredPerSec');
-  throw new Error('not a result of bench/connect.mjs (with its rate phase) or bench/throughput.mjs');
+  throw new Error(NOT_A_RESULT);
 }
 
 /** Which comparing benchmark wrote `report`, known by its shape (`--json` output does not name it). */
@@ -64,15 +65,16 @@ export function pool(pairs, resamples = RESAMPLES) {
     medians.push(median(drawn));
   }
   medians.sort((a, b) => a - b);
+  const pairMedians = pairs.map((rounds) => median(rounds));
   return {
     pairsOfProcesses: pairs.length,
     rounds: all.length,
     median: median(all),
     interval90: [medians[Math.floor(resamples * 0.05)], medians[Math.ceil(resamples * 0.95) - 1]],
     pairMedians: {
-      median: median(pairs.map((rounds) => median(rounds))),
-      lowest: Math.min(...pairs.map((rounds) => median(rounds))),
-      highest: Math.max(...pairs.map((rounds) => median(rounds))),
+      median: median(pairMedians),
+      lowest: Math.min(...pairMedians),
+      highest: Math.max(...pairMedians),
     },
   };
 }
@@ -100,8 +102,7 @@ function main() {
     reports.map(({ report }) => `${benchOf(report) ?? 'unknown'}${report.control ? ' (A/A control)' : ''}`),
   );
   if (kinds.size !== 1) fail(`one benchmark at a time, got: ${[...kinds].join(', ')}`);
-  if (kinds.has('unknown'))
-    fail('not a result of bench/connect.mjs (with its rate phase) or bench/throughput.mjs');
+  if (kinds.has('unknown')) fail(NOT_A_RESULT);
   const invocations = reports.map(({ file, report }) => {
     const pairs = pairedRounds(report);
     return { file, measuredAt: report.measuredAt, median: median(pairs.flat()), pairs };

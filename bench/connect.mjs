@@ -47,6 +47,7 @@ import {
   isControl,
   keygateMain,
   spawnBroker,
+  startBroker,
   stopChild,
   valuesByProcess,
 } from './lib.mjs';
@@ -348,7 +349,7 @@ async function main() {
     MQTT_HOST: '127.0.0.1',
     ...extra,
   });
-  // Spawned here and waited for apart (the rate phase starts both brokers, then waits for both).
+  // The rate phase spawns both brokers, then waits for both; the storms start one (bench/lib.mjs startBroker).
   const spawnProbed = (args, env) => spawnBroker(args, env, { ipc: true });
   const keygateArgs = [
     ...brokerNodeArgs('BENCH_NODE_ARGS'),
@@ -589,12 +590,12 @@ async function main() {
     } else if (s.phases.has('storm')) {
       const port = await freeLoopbackPort();
       const http = await freeLoopbackPort();
-      const keygate = spawnProbed(
+      const keygate = await startBroker(
         keygateArgs,
         await keygateEnv({ MQTT_PORT: String(port), HTTP_PORT: String(http) }),
+        { ipc: true },
       );
       children.push(keygate);
-      await waitForPort(port, { child: keygate });
       report.storm = await storm(keygate, port, http);
       await stopChild(keygate);
     }
@@ -610,9 +611,8 @@ async function main() {
         HTTP_PORT: String(http),
         KEYGATE_CREDENTIAL_CACHE_KEY_FILE: keyFile,
       });
-      let keygate = spawnProbed(keygateArgs, env);
+      let keygate = await startBroker(keygateArgs, env, { ipc: true });
       children.push(keygate);
-      await waitForPort(port, { child: keygate });
       const counters = { attempts: 0, codes: {} };
       const fleet = indices('restart').map(
         (i) => new Device(port, client(i).packet, counters, s, sourceOf(i)),
